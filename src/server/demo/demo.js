@@ -1,0 +1,194 @@
+// The /demo page: one recvonly RTCPeerConnection per run, the predecessor's offer payload, live stats.
+const $ = (id) => document.getElementById(id);
+const video = $('video');
+let pc = null;
+let sessionId = null;
+let statsTimer = null;
+let last = null; // previous inbound-rtp snapshot, for bitrates
+
+async function loadConfig() {
+  const res = await fetch('/demo/config');
+  const cfg = await res.json();
+  $('source_path').value = cfg.samples.source_path;
+  $('audio_path').value = cfg.samples.audio_path;
+  const d = cfg.defaults;
+  $('frame_scale').value = d.frame_scale;
+  $('sampling_timesteps').value = d.sampling_timesteps;
+  [$('chunk_past').value, $('chunk_current').value, $('chunk_future').value] = d.chunk_config;
+  $('chunk_sleep').value = Math.round(d.chunk_sleep * 1000);
+  for (const id of ['frame_scale', 'sampling_timesteps', 'chunk_sleep']) {
+    const input = $(id);
+    const show = () => { $(`${id}_out`).textContent = input.value; };
+    input.addEventListener('input', show);
+    show();
+  }
+  return cfg;
+}
+
+function setStatus(text, isError = false) {
+  $('status').textContent = text;
+  $('status').classList.toggle('error', isError);
+}
+
+function setConn(state) {
+  const pill = $('conn');
+  pill.textContent = state;
+  pill.className = `pill ${state}`;
+}
+
+function waitForIceGathering(peer, timeoutMs) {
+  if (peer.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { peer.removeEventListener('icegatheringstatechange', check); resolve(); };
+    const check = () => { if (peer.iceGatheringState === 'complete') done(); };
+    peer.addEventListener('icegatheringstatechange', check);
+    setTimeout(done, timeoutMs);
+  });
+}
+
+function preferCodec(transceiver, mime) {
+  if (!mime || !RTCRtpReceiver.getCapabilities) return;
+  const codecs = RTCRtpReceiver.getCapabilities('video').codecs;
+  const wanted = codecs.filter((c) => c.mimeType.toLowerCase() === `video/${mime.toLowerCase()}`);
+  if (wanted.length) transceiver.setCodecPreferences([...wanted, ...codecs.filter((c) => !wanted.includes(c))]);
+}
+
+async function start(cfg) {
+  $('start').disabled = true;
+  $('warnings').replaceChildren();
+  setStatus('negotiating…');
+  pc = new RTCPeerConnection({ iceServers: cfg.iceServers ?? [] });
+  const stream = new MediaStream();
+  pc.ontrack = (ev) => {
+    stream.addTrack(ev.track);
+    video.srcObject = stream;
+    $('placeholder').classList.add('hidden');
+  };
+  pc.onconnectionstatechange = () => {
+    setConn(pc.connectionState);
+    if (pc.connectionState === 'connected') setStatus('streaming');
+    if (pc.connectionState === 'failed') { setStatus('connection failed', true); stop(); }
+  };
+  preferCodec(pc.addTransceiver('video', { direction: 'recvonly' }), $('codec').value);
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  await pc.setLocalDescription(await pc.createOffer());
+  await waitForIceGathering(pc, 1000);
+
+  const body = {
+    sdp: pc.localDescription.sdp,
+    type: 'offer',
+    audio_path: $('audio_path').value,
+    source_path: $('source_path').value,
+    setup_kwargs: { sampling_timesteps: Number($('sampling_timesteps').value), online_mode: true },
+    run_kwargs: {
+      frame_scale: Number($('frame_scale').value),
+      chunk_config: [$('chunk_past').value, $('chunk_current').value, $('chunk_future').value].map(Number),
+      chunk_sleep_ms: Number($('chunk_sleep').value),
+    },
+  };
+  const res = await fetch('/webrtc/offer', {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
+  const answer = await res.json();
+  if (!res.ok) {
+    setStatus(`${answer.error?.code ?? res.status}: ${answer.error?.message ?? 'offer refused'}`, true);
+    await stop();
+    return;
+  }
+  sessionId = answer.session_id;
+  for (const w of answer.warnings ?? []) {
+    const li = document.createElement('li');
+    li.textContent = typeof w === 'string' ? w : w.message ?? JSON.stringify(w);
+    $('warnings').append(li);
+  }
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+  $('stop').disabled = false;
+  statsTimer = setInterval(updateStats, 1000);
+}
+
+async function stop() {
+  clearInterval(statsTimer);
+  statsTimer = null;
+  last = null;
+  if (sessionId) {
+    fetch(`/webrtc/sessions/${sessionId}`, { method: 'DELETE' }).catch(() => {});
+    sessionId = null;
+  }
+  pc?.close();
+  pc = null;
+  video.srcObject = null;
+  $('placeholder').classList.remove('hidden');
+  $('start').disabled = false;
+  $('stop').disabled = true;
+  setConn('idle');
+}
+
+function fill(dl, rows) {
+  dl.replaceChildren(...rows.flatMap(([k, v]) => {
+    const dt = document.createElement('dt'); dt.textContent = k;
+    const dd = document.createElement('dd'); dd.textContent = v;
+    return [dt, dd];
+  }));
+}
+
+const fmt = (v, digits = 0, unit = '') => (v === undefined || v === null || Number.isNaN(v) ? '–' : `${Number(v).toFixed(digits)}${unit}`);
+
+async function updateStats() {
+  if (!pc) return;
+  const report = await pc.getStats();
+  const inbound = {};
+  let pair = null;
+  report.forEach((s) => {
+    if (s.type === 'inbound-rtp') inbound[s.kind] = s;
+    if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+  });
+  const v = inbound.video ?? {};
+  const a = inbound.audio ?? {};
+  const now = performance.now();
+  let vKbps, aKbps;
+  if (last) {
+    const dt = (now - last.t) / 1000;
+    vKbps = ((v.bytesReceived ?? 0) - last.v) * 8 / dt / 1000;
+    aKbps = ((a.bytesReceived ?? 0) - last.a) * 8 / dt / 1000;
+  }
+  last = { t: now, v: v.bytesReceived ?? 0, a: a.bytesReceived ?? 0 };
+  const jb = (s) => (s.jitterBufferEmittedCount ? (s.jitterBufferDelay / s.jitterBufferEmittedCount) * 1000 : undefined);
+  // Chrome's own playout clocks: the difference of the two tracks' estimated playout times is the A/V offset.
+  const av = v.estimatedPlayoutTimestamp && a.estimatedPlayoutTimestamp
+    ? v.estimatedPlayoutTimestamp - a.estimatedPlayoutTimestamp : undefined;
+  fill($('stats'), [
+    ['fps', fmt(v.framesPerSecond, 1)],
+    ['resolution', v.frameWidth ? `${v.frameWidth}×${v.frameHeight}` : '–'],
+    ['codec', report.get(v.codecId)?.mimeType?.split('/')[1] ?? '–'],
+    ['video bitrate', fmt(vKbps, 0, ' kbit/s')],
+    ['audio bitrate', fmt(aKbps, 0, ' kbit/s')],
+    ['jitter buffer (video)', fmt(jb(v), 0, ' ms')],
+    ['jitter buffer (audio)', fmt(jb(a), 0, ' ms')],
+    ['A/V offset', fmt(av, 0, ' ms')],
+    ['frames decoded', fmt(v.framesDecoded)],
+    ['ICE', pc.iceConnectionState],
+    ['connection', pc.connectionState],
+    ['round trip', fmt(pair?.currentRoundTripTime * 1000, 1, ' ms')],
+  ]);
+  if (!sessionId) return;
+  const res = await fetch(`/webrtc/sessions/${sessionId}`);
+  if (!res.ok) { fill($('server-stats'), [['session', 'ended']]); return; }
+  const s = await res.json();
+  fill($('server-stats'), Object.entries(flatten(s)).slice(0, 16));
+}
+
+function flatten(obj, prefix = '') {
+  const out = {};
+  for (const [k, val] of Object.entries(obj)) {
+    if (k === 'params' || k === 'warnings') continue;
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (val && typeof val === 'object' && !Array.isArray(val)) Object.assign(out, flatten(val, key));
+    else out[key] = typeof val === 'number' ? String(Math.round(val * 100) / 100) : String(val);
+  }
+  return out;
+}
+
+loadConfig().then((cfg) => {
+  $('start').addEventListener('click', () => start(cfg).catch((err) => { setStatus(String(err), true); stop(); }));
+  $('stop').addEventListener('click', () => { stop(); setStatus('stopped'); });
+}).catch((err) => setStatus(`cannot load config: ${err}`, true));
