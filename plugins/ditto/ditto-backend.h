@@ -77,11 +77,17 @@ typedef void (*DittoErrorFunc) (const GError * error, gpointer user_data);
 /* A non-fatal notice the element posts as a GStreamer warning (e.g. "no face found, using a centred default"). */
 typedef void (*DittoWarningFunc) (const gchar * message, gpointer user_data);
 
+/* Where the face is, in source pixels (x, y, w, h); fallback is TRUE when no
+ * face was found and a centred default is used. Optional: call it once from
+ * open() when the pointer is not NULL (the element posts it as "ditto-face"). */
+typedef void (*DittoFaceFunc) (const gint box[4], gboolean fallback, gpointer user_data);
+
 typedef struct {
   DittoFrameFunc on_frame;
   DittoErrorFunc on_error;
   DittoWarningFunc on_warning;
   gpointer user_data;
+  DittoFaceFunc on_face;             /* may be NULL; added after the first draft */
 } DittoBackendCallbacks;
 
 typedef struct _DittoBackend DittoBackend;

@@ -1,0 +1,40 @@
+/* ditto-gst
+ * Copyright (C) 2026 ditto-gst developers
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The backend registry: the element picks a backend by name from here.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "ditto-backend.h"
+
+G_DEFINE_QUARK (ditto-backend-error-quark, ditto_backend_error);
+
+/* builtin is always first. A further backend (the real model) adds its
+ * class here, guarded by its own build option. */
+static const DittoBackendClass *const backends[] = {
+  &ditto_backend_builtin,
+  NULL
+};
+
+const DittoBackendClass *
+ditto_backend_lookup (const gchar * name)
+{
+  guint i;
+
+  if (name == NULL || *name == '\0')
+    name = "builtin";
+  for (i = 0; backends[i] != NULL; i++) {
+    if (g_strcmp0 (backends[i]->name, name) == 0)
+      return backends[i];
+  }
+  return NULL;
+}
+
+const DittoBackendClass *const *
+ditto_backend_list (void)
+{
+  return backends;
+}

@@ -1,0 +1,577 @@
+/* ditto-gst
+ * Copyright (C) 2026 ditto-gst developers
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * ditto-probe: run a gst-launch description and print one JSON object about
+ * what reached the fakesinks named "vsink" and "asink" (signal-handoffs=true is
+ * set here), the bus errors/warnings/element messages and the latency.
+ *
+ *   ditto-probe [--region x,y,w,h] [--timeout s] [--element name]
+ *               [--feed file.s16 [--feed-gap at,len] [--feed-fast]]
+ *               [--eos-after s] [--max-list n] 'pipeline description'
+ *
+ * --region: per video frame, the mean absolute luma difference of that region
+ *   (output pixels) against frame 0.
+ * --feed: push raw S16LE 16 kHz mono from the file into the appsrc named
+ *   "src" in 40 ms blocks at real-time pace (--feed-fast: as fast as
+ *   accepted), pausing `len` seconds at `at` seconds of audio (--feed-gap),
+ *   then end the stream.
+ * --eos-after: send EOS to the pipeline after that many seconds of PLAYING.
+ */
+#include <gst/gst.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/video/video.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  GMutex lock;
+  GArray *pts;              /* gint64 ns, -1 = none */
+  GArray *dur;
+  GArray *size;             /* guint64 bytes */
+  GArray *arrival;          /* gint64 us since the first buffer of any pad */
+  GArray *diff;             /* gdouble, video with --region: against frame 0 */
+  GArray *step;             /* gdouble: against the previous frame */
+  guint8 *ref;              /* region luma of frame 0 */
+  guint8 *prev;             /* region luma of the previous frame */
+  gchar *caps;
+  gboolean eos;
+  guint64 gaps;
+} PadStats;
+
+static PadStats vstats, astats;
+static gint region[4];
+static gboolean have_region;
+static gint64 t0_us;
+static GString *errors, *warnings, *elements;
+static GMainLoop *loop;
+static GstElement *pipeline;
+static gboolean timed_out, got_eos, got_error;
+static gchar *latency_json, *element_latency_json;
+static const gchar *element_name = "d";
+static gdouble eos_after = -1;
+static guint max_list = 5000;
+
+static gchar *feed_file;
+static gdouble gap_at = -1, gap_len = 0;
+static gboolean feed_fast;
+
+static void
+json_str (GString * out, const gchar * s)
+{
+  const gchar *p;
+
+  g_string_append_c (out, '"');
+  for (p = s ? s : ""; *p; p++) {
+    guchar c = (guchar) * p;
+    if (c == '"' || c == '\\')
+      g_string_append_printf (out, "\\%c", c);
+    else if (c == '\n')
+      g_string_append (out, "\\n");
+    else if (c < 0x20)
+      g_string_append_printf (out, "\\u%04x", c);
+    else
+      g_string_append_c (out, c);
+  }
+  g_string_append_c (out, '"');
+}
+
+static void
+stats_init (PadStats * s)
+{
+  g_mutex_init (&s->lock);
+  s->pts = g_array_new (FALSE, FALSE, sizeof (gint64));
+  s->dur = g_array_new (FALSE, FALSE, sizeof (gint64));
+  s->size = g_array_new (FALSE, FALSE, sizeof (guint64));
+  s->arrival = g_array_new (FALSE, FALSE, sizeof (gint64));
+  s->diff = g_array_new (FALSE, FALSE, sizeof (gdouble));
+  s->step = g_array_new (FALSE, FALSE, sizeof (gdouble));
+}
+
+static gdouble
+mean_abs_diff (const guint8 * a, const guint8 * b, gsize n)
+{
+  guint64 acc = 0;
+  gsize i;
+
+  for (i = 0; i < n; i++)
+    acc += (guint64) ABS ((gint) a[i] - (gint) b[i]);
+  return n ? (gdouble) acc / (gdouble) n : 0;
+}
+
+static gint64
+now_us (void)
+{
+  gint64 t = g_get_monotonic_time ();
+  if (t0_us == 0)
+    t0_us = t;
+  return t - t0_us;
+}
+
+/* luma of the region, BT.601-ish for RGB */
+static guint8 *
+region_luma (GstVideoFrame * f)
+{
+  gint x0 = region[0], y0 = region[1], w = region[2], h = region[3], x, y;
+  gint W = GST_VIDEO_FRAME_WIDTH (f), H = GST_VIDEO_FRAME_HEIGHT (f);
+  guint8 *out;
+  GstVideoFormat fmt = GST_VIDEO_FRAME_FORMAT (f);
+
+  if (x0 < 0 || y0 < 0 || x0 + w > W || y0 + h > H || w <= 0 || h <= 0)
+    return NULL;
+  out = g_malloc ((gsize) w * h);
+  for (y = 0; y < h; y++) {
+    for (x = 0; x < w; x++) {
+      guint8 v;
+      if (fmt == GST_VIDEO_FORMAT_I420 || fmt == GST_VIDEO_FORMAT_NV12
+          || fmt == GST_VIDEO_FORMAT_Y444) {
+        const guint8 *row = (const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (f, 0)
+            + (gsize) (y0 + y) * GST_VIDEO_FRAME_PLANE_STRIDE (f, 0);
+        v = row[x0 + x];
+      } else {
+        gint ps = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 0);
+        const guint8 *row = (const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (f, 0)
+            + (gsize) (y0 + y) * GST_VIDEO_FRAME_PLANE_STRIDE (f, 0);
+        const guint8 *px = row + (gsize) (x0 + x) * ps;
+        gint r = px[GST_VIDEO_FRAME_COMP_OFFSET (f, 0)];
+        gint g = px[GST_VIDEO_FRAME_COMP_OFFSET (f, 1)];
+        gint b = px[GST_VIDEO_FRAME_COMP_OFFSET (f, 2)];
+        v = (guint8) ((77 * r + 150 * g + 29 * b) >> 8);
+      }
+      out[(gsize) y * w + x] = v;
+    }
+  }
+  return out;
+}
+
+static void
+on_handoff (GstElement * sink, GstBuffer * buf, GstPad * pad, gpointer data)
+{
+  PadStats *s = data;
+  gint64 pts = GST_BUFFER_PTS_IS_VALID (buf) ? (gint64) GST_BUFFER_PTS (buf) : -1;
+  gint64 dur = GST_BUFFER_DURATION_IS_VALID (buf) ?
+      (gint64) GST_BUFFER_DURATION (buf) : -1;
+  guint64 size = gst_buffer_get_size (buf);
+  gint64 t = now_us ();
+
+  g_mutex_lock (&s->lock);
+  if (s->caps == NULL) {
+    GstCaps *caps = gst_pad_get_current_caps (pad);
+    if (caps) {
+      s->caps = gst_caps_to_string (caps);
+      gst_caps_unref (caps);
+    }
+  }
+  g_array_append_val (s->pts, pts);
+  g_array_append_val (s->dur, dur);
+  g_array_append_val (s->size, size);
+  g_array_append_val (s->arrival, t);
+  if (s == &vstats && have_region) {
+    GstCaps *caps = gst_pad_get_current_caps (pad);
+    GstVideoInfo info;
+    GstVideoFrame f;
+    gdouble d = -1, st = -1;
+    if (caps && gst_video_info_from_caps (&info, caps)
+        && gst_video_frame_map (&f, &info, buf, GST_MAP_READ)) {
+      guint8 *l = region_luma (&f);
+      if (l) {
+        gsize n = (gsize) region[2] * region[3];
+        if (s->ref == NULL)
+          s->ref = g_memdup2 (l, n);
+        d = mean_abs_diff (l, s->ref, n);
+        st = s->prev ? mean_abs_diff (l, s->prev, n) : 0;
+        g_free (s->prev);
+        s->prev = l;
+      }
+      gst_video_frame_unmap (&f);
+    }
+    if (caps)
+      gst_caps_unref (caps);
+    g_array_append_val (s->diff, d);
+    g_array_append_val (s->step, st);
+  }
+  g_mutex_unlock (&s->lock);
+}
+
+static GstPadProbeReturn
+on_sink_event (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  PadStats *s = data;
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+
+  g_mutex_lock (&s->lock);
+  if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS)
+    s->eos = TRUE;
+  else if (GST_EVENT_TYPE (ev) == GST_EVENT_GAP)
+    s->gaps++;
+  g_mutex_unlock (&s->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+hook_sink (const gchar * name, PadStats * s)
+{
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), name);
+  GstPad *pad;
+
+  if (!sink)
+    return;
+  g_object_set (sink, "signal-handoffs", TRUE, NULL);
+  g_signal_connect (sink, "handoff", G_CALLBACK (on_handoff), s);
+  pad = gst_element_get_static_pad (sink, "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_sink_event,
+      s, NULL);
+  gst_object_unref (pad);
+  gst_object_unref (sink);
+}
+
+static gchar *
+latency_of (GstQuery * q, gboolean ok)
+{
+  gboolean live;
+  GstClockTime min, max;
+
+  if (!ok)
+    return g_strdup ("null");
+  gst_query_parse_latency (q, &live, &min, &max);
+  return g_strdup_printf ("{\"live\":%s,\"min_ns\":%" G_GINT64_FORMAT
+      ",\"max_ns\":%" G_GINT64_FORMAT "}", live ? "true" : "false",
+      (gint64) min, GST_CLOCK_TIME_IS_VALID (max) ? (gint64) max : (gint64) - 1);
+}
+
+static void
+query_latency (void)
+{
+  GstQuery *q;
+  GstElement *el;
+
+  if (latency_json)
+    return;
+  q = gst_query_new_latency ();
+  latency_json = latency_of (q, gst_element_query (pipeline, q));
+  gst_query_unref (q);
+  el = gst_bin_get_by_name (GST_BIN (pipeline), element_name);
+  if (el) {
+    GstPad *pad = gst_element_get_static_pad (el, "video");
+    if (pad) {
+      q = gst_query_new_latency ();
+      element_latency_json = latency_of (q, gst_pad_query (pad, q));
+      gst_query_unref (q);
+      gst_object_unref (pad);
+    }
+    gst_object_unref (el);
+  }
+}
+
+static gboolean
+send_eos (gpointer data)
+{
+  gst_element_send_event (pipeline, gst_event_new_eos ());
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_timeout (gpointer data)
+{
+  timed_out = TRUE;
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_bus (GstBus * bus, GstMessage * msg, gpointer data)
+{
+  switch (GST_MESSAGE_TYPE (msg)) {
+    case GST_MESSAGE_ERROR:
+    case GST_MESSAGE_WARNING:{
+      GError *err = NULL;
+      gchar *dbg = NULL;
+      GString *out = GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR ? errors :
+          warnings;
+      if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
+        gst_message_parse_error (msg, &err, &dbg);
+      else
+        gst_message_parse_warning (msg, &err, &dbg);
+      if (out->len > 1)
+        g_string_append_c (out, ',');
+      g_string_append (out, "{\"source\":");
+      json_str (out, GST_OBJECT_NAME (GST_MESSAGE_SRC (msg)));
+      g_string_append (out, ",\"message\":");
+      json_str (out, err ? err->message : "");
+      g_string_append (out, ",\"debug\":");
+      json_str (out, dbg);
+      g_string_append_c (out, '}');
+      g_clear_error (&err);
+      g_free (dbg);
+      if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+        got_error = TRUE;
+        g_main_loop_quit (loop);
+      }
+      break;
+    }
+    case GST_MESSAGE_ELEMENT:{
+      const GstStructure *s = gst_message_get_structure (msg);
+      gchar *str;
+      if (!s)
+        break;
+      str = gst_structure_to_string (s);
+      if (elements->len > 1)
+        g_string_append_c (elements, ',');
+      json_str (elements, str);
+      g_free (str);
+      break;
+    }
+    case GST_MESSAGE_STATE_CHANGED:
+      if (GST_MESSAGE_SRC (msg) == GST_OBJECT (pipeline)) {
+        GstState old, new;
+        gst_message_parse_state_changed (msg, &old, &new, NULL);
+        if (new == GST_STATE_PLAYING) {
+          query_latency ();
+          if (eos_after >= 0)
+            g_timeout_add ((guint) (eos_after * 1000), send_eos, NULL);
+        }
+      }
+      break;
+    case GST_MESSAGE_EOS:
+      got_eos = TRUE;
+      g_main_loop_quit (loop);
+      break;
+    default:
+      break;
+  }
+  return TRUE;
+}
+
+/* --feed: real-time pusher into appsrc "src" */
+static gpointer
+feed_thread (gpointer data)
+{
+  GstAppSrc *src = data;
+  gchar *contents = NULL;
+  gsize len = 0, off = 0;
+  const gsize block = 640 * 2;
+  gint64 start = g_get_monotonic_time (), pause_us = 0;
+  gboolean paused = FALSE;
+
+  if (!g_file_get_contents (feed_file, &contents, &len, NULL)) {
+    g_printerr ("cannot read %s\n", feed_file);
+    gst_app_src_end_of_stream (src);
+    return NULL;
+  }
+  while (off < len) {
+    gsize n = MIN (block, len - off);
+    GstBuffer *buf;
+    gdouble at = (gdouble) off / 32000.0;
+
+    if (!paused && gap_at >= 0 && at >= gap_at) {
+      paused = TRUE;
+      g_usleep ((gulong) (gap_len * G_USEC_PER_SEC));
+      pause_us = (gint64) (gap_len * G_USEC_PER_SEC);
+    }
+    if (!feed_fast) {
+      gint64 due = start + pause_us + (gint64) (at * G_USEC_PER_SEC);
+      gint64 now = g_get_monotonic_time ();
+      if (due > now)
+        g_usleep ((gulong) (due - now));
+    }
+    buf = gst_buffer_new_memdup (contents + off, n);
+    if (gst_app_src_push_buffer (src, buf) != GST_FLOW_OK)
+      break;
+    off += n;
+  }
+  gst_app_src_end_of_stream (src);
+  g_free (contents);
+  return NULL;
+}
+
+static void
+print_pad (GString * out, const gchar * name, PadStats * s)
+{
+  guint i, n = s->pts->len;
+  gint64 min_d = G_MAXINT64, max_d = -1, total_dur = 0;
+  guint64 bytes = 0;
+  gint64 max_arrival_gap = 0;
+
+  g_string_append_printf (out, "\"%s\":{\"count\":%u,\"eos\":%s,\"gaps\":%"
+      G_GUINT64_FORMAT ",\"caps\":", name, n, s->eos ? "true" : "false",
+      s->gaps);
+  json_str (out, s->caps);
+  for (i = 0; i < n; i++) {
+    gint64 d = g_array_index (s->dur, gint64, i);
+    total_dur += d > 0 ? d : 0;
+    bytes += g_array_index (s->size, guint64, i);
+    if (i > 0) {
+      gint64 delta = g_array_index (s->pts, gint64, i) -
+          g_array_index (s->pts, gint64, i - 1);
+      gint64 ag = g_array_index (s->arrival, gint64, i) -
+          g_array_index (s->arrival, gint64, i - 1);
+      min_d = MIN (min_d, delta);
+      max_d = MAX (max_d, delta);
+      max_arrival_gap = MAX (max_arrival_gap, ag);
+    }
+  }
+  g_string_append_printf (out, ",\"bytes\":%" G_GUINT64_FORMAT
+      ",\"total_duration_ns\":%" G_GINT64_FORMAT, bytes, total_dur);
+  if (n > 0) {
+    g_string_append_printf (out, ",\"first_pts\":%" G_GINT64_FORMAT
+        ",\"last_pts\":%" G_GINT64_FORMAT ",\"last_end\":%" G_GINT64_FORMAT
+        ",\"min_pts_delta\":%" G_GINT64_FORMAT ",\"max_pts_delta\":%"
+        G_GINT64_FORMAT ",\"max_arrival_gap_us\":%" G_GINT64_FORMAT
+        ",\"first_arrival_us\":%" G_GINT64_FORMAT ",\"last_arrival_us\":%"
+        G_GINT64_FORMAT,
+        g_array_index (s->pts, gint64, 0), g_array_index (s->pts, gint64,
+            n - 1), g_array_index (s->pts, gint64,
+            n - 1) + MAX (g_array_index (s->dur, gint64, n - 1), 0),
+        n > 1 ? min_d : 0, n > 1 ? max_d : 0, max_arrival_gap,
+        g_array_index (s->arrival, gint64, 0), g_array_index (s->arrival,
+            gint64, n - 1));
+  }
+  if (n <= max_list) {
+    g_string_append (out, ",\"pts\":[");
+    for (i = 0; i < n; i++)
+      g_string_append_printf (out, "%s%" G_GINT64_FORMAT, i ? "," : "",
+          g_array_index (s->pts, gint64, i));
+    g_string_append (out, "],\"durations\":[");
+    for (i = 0; i < n; i++)
+      g_string_append_printf (out, "%s%" G_GINT64_FORMAT, i ? "," : "",
+          g_array_index (s->dur, gint64, i));
+    g_string_append (out, "],\"sizes\":[");
+    for (i = 0; i < n; i++)
+      g_string_append_printf (out, "%s%" G_GUINT64_FORMAT, i ? "," : "",
+          g_array_index (s->size, guint64, i));
+    g_string_append (out, "],\"arrival_us\":[");
+    for (i = 0; i < n; i++)
+      g_string_append_printf (out, "%s%" G_GINT64_FORMAT, i ? "," : "",
+          g_array_index (s->arrival, gint64, i));
+    g_string_append (out, "]");
+  }
+  if (s->diff->len > 0 && s->diff->len <= max_list) {
+    g_string_append (out, ",\"region_diff\":[");
+    for (i = 0; i < s->diff->len; i++)
+      g_string_append_printf (out, "%s%.3f", i ? "," : "",
+          g_array_index (s->diff, gdouble, i));
+    g_string_append (out, "],\"region_step\":[");
+    for (i = 0; i < s->step->len; i++)
+      g_string_append_printf (out, "%s%.3f", i ? "," : "",
+          g_array_index (s->step, gdouble, i));
+    g_string_append (out, "]");
+  }
+  g_string_append_c (out, '}');
+}
+
+int
+main (int argc, char **argv)
+{
+  gchar *region_str = NULL, *gap_str = NULL;
+  gdouble timeout = 60;
+  GOptionEntry entries[] = {
+    {"region", 0, 0, G_OPTION_ARG_STRING, &region_str,
+        "x,y,w,h video region for luma differences", "R"},
+    {"timeout", 0, 0, G_OPTION_ARG_DOUBLE, &timeout, "seconds", "S"},
+    {"element", 0, 0, G_OPTION_ARG_STRING, &element_name,
+        "element whose video pad answers the latency query", "NAME"},
+    {"feed", 0, 0, G_OPTION_ARG_FILENAME, &feed_file,
+        "S16LE 16 kHz mono file for the appsrc named src", "FILE"},
+    {"feed-gap", 0, 0, G_OPTION_ARG_STRING, &gap_str, "at,len seconds", "G"},
+    {"feed-fast", 0, 0, G_OPTION_ARG_NONE, &feed_fast, "no pacing", NULL},
+    {"eos-after", 0, 0, G_OPTION_ARG_DOUBLE, &eos_after, "seconds", "S"},
+    {"max-list", 0, 0, G_OPTION_ARG_INT, &max_list, "longest lists", "N"},
+    {NULL}
+  };
+  GOptionContext *ctx = g_option_context_new ("PIPELINE-DESCRIPTION");
+  GError *err = NULL;
+  GstBus *bus;
+  GString *out;
+  GThread *feeder = NULL;
+  gchar *desc;
+  gint64 t_start;
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_add_group (ctx, gst_init_get_option_group ());
+  if (!g_option_context_parse (ctx, &argc, &argv, &err) || argc < 2) {
+    g_printerr ("usage: ditto-probe [options] 'pipeline'\n%s\n",
+        err ? err->message : "");
+    return 2;
+  }
+  g_option_context_free (ctx);
+  if (region_str) {
+    if (sscanf (region_str, "%d,%d,%d,%d", &region[0], &region[1], &region[2],
+            &region[3]) != 4) {
+      g_printerr ("bad --region\n");
+      return 2;
+    }
+    have_region = TRUE;
+  }
+  if (gap_str && sscanf (gap_str, "%lf,%lf", &gap_at, &gap_len) != 2) {
+    g_printerr ("bad --feed-gap\n");
+    return 2;
+  }
+
+  stats_init (&vstats);
+  stats_init (&astats);
+  errors = g_string_new ("[");
+  warnings = g_string_new ("[");
+  elements = g_string_new ("[");
+
+  desc = g_strjoinv (" ", argv + 1);
+  pipeline = gst_parse_launch_full (desc, NULL, GST_PARSE_FLAG_FATAL_ERRORS,
+      &err);
+  g_free (desc);
+  if (pipeline == NULL) {
+    out = g_string_new ("{\"parse_error\":");
+    json_str (out, err ? err->message : "unknown");
+    g_string_append (out, "}");
+    printf ("%s\n", out->str);
+    return 1;
+  }
+  hook_sink ("vsink", &vstats);
+  hook_sink ("asink", &astats);
+
+  loop = g_main_loop_new (NULL, FALSE);
+  bus = gst_element_get_bus (pipeline);
+  gst_bus_add_watch (bus, on_bus, NULL);
+  g_timeout_add ((guint) (timeout * 1000), on_timeout, NULL);
+
+  t_start = g_get_monotonic_time ();
+  if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE) {
+    /* the error message on the bus says why */
+    GstMessage *m;
+    while ((m = gst_bus_pop (bus))) {
+      on_bus (bus, m, NULL);
+      gst_message_unref (m);
+    }
+    got_error = TRUE;
+  } else {
+    if (feed_file) {
+      GstElement *src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+      if (src) {
+        feeder = g_thread_new ("feed", feed_thread, src);
+      }
+    }
+    g_main_loop_run (loop);
+  }
+  query_latency ();
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  if (feeder) {
+    g_thread_join (feeder);
+  }
+
+  out = g_string_new ("{");
+  g_string_append_printf (out, "\"eos\":%s,\"error\":%s,\"timed_out\":%s,"
+      "\"wall_s\":%.3f,", got_eos ? "true" : "false",
+      got_error ? "true" : "false", timed_out ? "true" : "false",
+      (g_get_monotonic_time () - t_start) / 1e6);
+  print_pad (out, "video", &vstats);
+  g_string_append_c (out, ',');
+  print_pad (out, "audio", &astats);
+  g_string_append_printf (out, ",\"errors\":%s],\"warnings\":%s],"
+      "\"messages\":%s],\"latency\":%s,\"element_latency\":%s}", errors->str,
+      warnings->str, elements->str, latency_json ? latency_json : "null",
+      element_latency_json ? element_latency_json : "null");
+  printf ("%s\n", out->str);
+  fflush (stdout);
+  return 0;
+}
