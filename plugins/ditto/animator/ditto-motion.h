@@ -1,0 +1,51 @@
+/* ditto-gst
+ * Copyright (C) 2026 ditto-gst developers
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Motion trajectory of a talking head, one value set per video frame, from
+ * the audio of a chunk (past, current and future frames). Keeps the state
+ * that makes consecutive chunks continuous: the emitted past, level
+ * tracking, head-motion phases and the blink schedule.
+ */
+#ifndef __DITTO_MOTION_H__
+#define __DITTO_MOTION_H__
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  float jaw;       /* 0 closed .. 1 fully open */
+  float spread;    /* -1 rounded (oo) .. +1 stretched (ee) */
+  float teeth;     /* 0 .. 1 how much the teeth show */
+  float blink;     /* 0 open .. 1 closed */
+  float roll;      /* head tilt about the neck, radians */
+  float head_dx, head_dy;  /* head translation, in face widths */
+  float yaw, pitch;        /* inner-face turn/nod shift, in face widths */
+} DittoMotion;
+
+/* Mouth channels smoothed over the chunk window. */
+#define DITTO_MOTION_MOUTH_CHANNELS 3
+
+typedef struct _DittoMotionState DittoMotionState;
+
+DittoMotionState *ditto_motion_new (guint past, guint current, guint future,
+    guint smoothing_iterations, guint32 seed);
+void ditto_motion_free (DittoMotionState * state);
+
+/* Back to idle: mouth closed, calm head; the blink schedule runs on. */
+void ditto_motion_reset (DittoMotionState * state);
+
+/* samples: (past + current + future) * 640 floats; writes n_current frames.
+ * Frames of the future that hold no real audio yet (live mode, more to come)
+ * continue the last real frame instead of reading the zero padding as silence. */
+void ditto_motion_chunk (DittoMotionState * state, const float *samples,
+    guint n_current, guint n_real_future, gboolean is_last, DittoMotion * out);
+
+/* The mouth targets of one frame before smoothing (exposed for tests). */
+void ditto_motion_mouth_targets (DittoMotionState * state, float db,
+    float low_centroid, float mid_ratio, float hiss_ratio, float out[3]);
+
+G_END_DECLS
+
+#endif /* __DITTO_MOTION_H__ */
