@@ -1,0 +1,174 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import { packageRoot } from './package-root.js';
+
+/**
+ * The one server configuration schema. CLI flags (--media-dirs), env vars (DITTO_MEDIA_DIRS) and the JSON
+ * config file ({"media":{"dirs":[...]}}) are all derived from it by walking its shape (see sources.ts), so a
+ * new option is added here and nowhere else. Leaves are strings, numbers, booleans, enums or arrays of those.
+ */
+
+const root = packageRoot();
+
+export const ELEMENT_LIMITS = {
+  frameScale: { min: 0.1, max: 1.0 },
+  samplingTimesteps: { min: 5, max: 100 },
+  chunkPart: { min: 1 },
+  chunkSum: { min: 5, max: 20 },
+  chunkSleepS: { min: 0, max: 1 },
+} as const;
+
+const extension = z.string().regex(/^\.[a-z0-9]+$/, 'an extension such as ".wav" (lower case, leading dot)');
+
+export const VIDEO_CODECS = ['VP8', 'H264'] as const;
+export type VideoCodec = (typeof VIDEO_CODECS)[number];
+
+export const chunkConfigSchema = z
+  .array(z.number().int().min(ELEMENT_LIMITS.chunkPart.min))
+  .length(3)
+  .refine((c) => {
+    const sum = c.reduce((a, b) => a + b, 0);
+    return sum >= ELEMENT_LIMITS.chunkSum.min && sum <= ELEMENT_LIMITS.chunkSum.max;
+  }, `the three parts must add up to ${ELEMENT_LIMITS.chunkSum.min}..${ELEMENT_LIMITS.chunkSum.max}`);
+
+export const configSchema = z.object({
+  host: z.string().min(1).default('127.0.0.1').describe('address to listen on'),
+  port: z.number().int().min(0).max(65535).default(8080).describe('TCP port to listen on (0 = any free port)'),
+  logLevel: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('pino log level'),
+  pluginPath: z
+    .string()
+    .default(join(root, 'build/plugin/ditto'))
+    .describe('directory with the dittotalkinghead plugin, prepended to GST_PLUGIN_PATH'),
+  bodyLimitBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(256 * 1024)
+    .describe('largest accepted request body (bytes); larger answers 413'),
+  media: z
+    .object({
+      dirs: z
+        .array(z.string().min(1))
+        .min(1)
+        .default([join(root, 'media')])
+        .describe('directories audio_path and source_path must resolve into'),
+      audioExtensions: z
+        .array(extension)
+        .min(1)
+        .default(['.wav', '.mp3', '.m4a', '.flac', '.ogg'])
+        .describe('allowed audio_path extensions'),
+      imageExtensions: z
+        .array(extension)
+        .min(1)
+        .default(['.png', '.jpg', '.jpeg', '.webp'])
+        .describe('allowed source_path extensions'),
+    })
+    .prefault({}),
+  uploadDir: z
+    .string()
+    .min(1)
+    .default(join(root, 'var/uploads'))
+    .describe('where uploads are stored (also a media directory)'),
+  pipelines: z
+    .object({
+      dir: z.string().min(1).default(join(root, 'pipelines')).describe('directory of *.pipeline templates'),
+      vp8: z.string().min(1).default('vp8.pipeline').describe('template file used for VP8 sessions'),
+      h264: z.string().min(1).default('h264.pipeline').describe('template file used for H.264 sessions'),
+      codecPreference: z
+        .array(z.enum(VIDEO_CODECS))
+        .min(1)
+        .default(['VP8', 'H264'])
+        .describe('video codecs in order of preference, when the offer allows several'),
+      webrtcLatencyMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(2000)
+        .default(50)
+        .describe("webrtcbin jitterbuffer latency (ms); GStreamer's default 200 is too much"),
+    })
+    .prefault({}),
+  sessions: z
+    .object({
+      max: z.number().int().min(1).default(8).describe('concurrent sessions; more answer 503'),
+      retryAfterS: z.number().int().min(1).default(5).describe('Retry-After seconds sent with 503 at capacity'),
+      connectTimeoutMs: z
+        .number()
+        .int()
+        .min(100)
+        .default(15000)
+        .describe('a session that is not connected this long after its answer is torn down'),
+      disconnectedGraceMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(5000)
+        .describe('how long a "disconnected" peer may take to come back before teardown'),
+      answerCapsWaitMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(5000)
+        .default(500)
+        .describe('longest wait for RTP caps before create-answer (they carry the a=ssrc msid lines Chrome lip-syncs by)'),
+      iceGatherTimeoutMs: z
+        .number()
+        .int()
+        .min(1)
+        .max(10000)
+        .default(1500)
+        .describe('longest wait for ICE gathering before answering with the candidates found so far'),
+      rtcpSilenceTimeoutMs: z
+        .number()
+        .int()
+        .min(500)
+        .default(5000)
+        .describe('a connected viewer that sends no RTCP receiver report this long is gone'),
+    })
+    .prefault({}),
+  ice: z
+    .object({
+      stunServer: z.string().default('').describe('stun://host:port, empty for host candidates only'),
+      turnServers: z.array(z.string().min(1)).default([]).describe('turn://user:pass@host:port entries'),
+      localAddresses: z
+        .array(z.string().min(1))
+        .default([])
+        .describe('restrict ICE to these local addresses (tests: 127.0.0.1); empty = all'),
+    })
+    .prefault({}),
+  element: z
+    .object({
+      frameScale: z
+        .number()
+        .min(ELEMENT_LIMITS.frameScale.min)
+        .max(ELEMENT_LIMITS.frameScale.max)
+        .default(1.0)
+        .describe('default frame_scale when an offer gives none'),
+      samplingTimesteps: z
+        .number()
+        .int()
+        .min(ELEMENT_LIMITS.samplingTimesteps.min)
+        .max(ELEMENT_LIMITS.samplingTimesteps.max)
+        .default(10)
+        .describe('default sampling_timesteps when an offer gives none'),
+      chunkConfig: chunkConfigSchema.default([3, 5, 2]).describe('default chunk_config "past,current,future"'),
+      chunkSleepS: z
+        .number()
+        .min(ELEMENT_LIMITS.chunkSleepS.min)
+        .max(ELEMENT_LIMITS.chunkSleepS.max)
+        .default(0)
+        .describe('default chunk_sleep (seconds) when an offer gives none'),
+      backend: z
+        .string()
+        .regex(/^[a-z][a-z0-9_-]*$/)
+        .default('builtin')
+        .describe('dittotalkinghead backend'),
+    })
+    .prefault({}),
+});
+
+export type ServerConfig = z.infer<typeof configSchema>;
+export type ElementDefaults = ServerConfig['element'];

@@ -1,0 +1,73 @@
+/**
+ * The one error type of the control plane. Every failure that reaches a client carries a stable `code`
+ * (clients and tests match on it, never on the message) and maps to one HTTP status.
+ */
+
+export const ERROR_STATUS = {
+  // 400: the request is malformed or asks for something we cannot do
+  VALIDATION_FAILED: 400,
+  INVALID_JSON: 400,
+  MEDIA_PATH_OUTSIDE_ROOTS: 400,
+  MEDIA_EXTENSION_NOT_ALLOWED: 400,
+  MEDIA_NOT_FOUND: 400,
+  MEDIA_NOT_A_FILE: 400,
+  INVALID_SDP: 400,
+  OFFER_MEDIA_MISSING: 400,
+  NO_COMMON_CODEC: 400,
+  // 404
+  NOT_FOUND: 404,
+  SESSION_NOT_FOUND: 404,
+  // 413 / 415: rejected before the handler runs
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  // 503: try again later
+  AT_CAPACITY: 503,
+  SHUTTING_DOWN: 503,
+  // 500: our fault (or GStreamer's)
+  PIPELINE_START_FAILED: 500,
+  INTERNAL: 500,
+  // startup only (never an HTTP answer, status kept for completeness)
+  CONFIG_INVALID: 500,
+  PIPELINE_TEMPLATE_INVALID: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface AppErrorOptions {
+  details?: unknown;
+  /** Seconds; sent as Retry-After (503 answers). */
+  retryAfterS?: number;
+  cause?: unknown;
+}
+
+export class AppError extends Error {
+  override readonly name = 'AppError';
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: unknown;
+  readonly retryAfterS: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.details = options.details;
+    this.retryAfterS = options.retryAfterS;
+  }
+
+  toJSON(): ErrorBody {
+    return errorBody(this.code, this.message, this.details);
+  }
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
+  return details === undefined ? { error: { code, message } } : { error: { code, message, details } };
+}
+
+export function isAppError(e: unknown): e is AppError {
+  return e instanceof AppError;
+}

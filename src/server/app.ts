@@ -1,0 +1,45 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { ServerConfig } from '../config/schema.js';
+import { createGstLoader, type GstLoader } from '../sessions/gst-api.js';
+import { loadPipelineCatalog, type PipelineCatalog } from '../sessions/pipeline-template.js';
+import errorHandling from './plugins/error-handling.js';
+import sessionsPlugin from './plugins/sessions.js';
+import metricsRoutes from './routes/metrics.js';
+import statusRoutes from './routes/status.js';
+import webrtcRoutes from './routes/webrtc.js';
+import './types.js';
+
+export interface AppDeps {
+  /** Loads src/gst (default: the real addon, with config.pluginPath on GST_PLUGIN_PATH). */
+  loadGst?: GstLoader;
+  /** Pipeline templates (default: loaded and validated from config.pipelines). */
+  catalog?: PipelineCatalog;
+  /** Fastify logger option (default: pino at config.logLevel). */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/**
+ * The Fastify app: plugins for cross-cutting parts (errors, sessions + metrics), route plugins for the API.
+ * Building it loads and checks the pipeline templates, so a broken template fails here, not at the first offer.
+ */
+export async function buildApp(config: ServerConfig, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const catalog =
+    deps.catalog ??
+    loadPipelineCatalog(config.pipelines.dir, { VP8: config.pipelines.vp8, H264: config.pipelines.h264 });
+  const loadGst = deps.loadGst ?? createGstLoader(config.pluginPath);
+
+  const app = Fastify({
+    logger: deps.logger ?? { level: config.logLevel },
+    bodyLimit: config.bodyLimitBytes,
+    // JSON only: anything else answers 415 in our error shape.
+    return503OnClosing: true,
+  });
+  app.removeContentTypeParser('text/plain');
+
+  await app.register(errorHandling);
+  await app.register(sessionsPlugin, { config, catalog, loadGst });
+  await app.register(statusRoutes, { loadGstVersion: async () => (await loadGst()).gstVersion() });
+  await app.register(metricsRoutes);
+  await app.register(webrtcRoutes);
+  return app;
+}

@@ -1,0 +1,66 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SessionManager } from '../sessions/session-manager.js';
+import { FAILURE_REASONS } from '../sessions/session.js';
+
+/** Prometheus metrics of one app instance (own registry, so several apps can live in one test process). */
+export interface AppMetrics {
+  registry: Registry;
+  offerAnswerSeconds: Histogram;
+  errors: Counter<'code'>;
+}
+
+export function createMetrics(sessions: SessionManager): AppMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'ditto_' });
+  new Gauge({
+    name: 'ditto_sessions_active',
+    help: 'Sessions currently open',
+    registers: [registry],
+    collect() {
+      this.set(sessions.size);
+    },
+  });
+  new Gauge({
+    name: 'ditto_sessions_max',
+    help: 'Configured session capacity',
+    registers: [registry],
+    collect() {
+      this.set(sessions.capacity);
+    },
+  });
+  const total = new Counter({ name: 'ditto_sessions_total', help: 'Sessions started (answered)', registers: [registry] });
+  const failed = new Counter({
+    name: 'ditto_sessions_failed_total',
+    help: 'Sessions that failed to start or ended abnormally, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const closed = new Counter({
+    name: 'ditto_sessions_closed_total',
+    help: 'Sessions ended, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const frames = new Counter({ name: 'ditto_frames_out_total', help: 'Video frames produced by dittotalkinghead', registers: [registry] });
+  const offerAnswerSeconds = new Histogram({
+    name: 'ditto_offer_answer_seconds',
+    help: 'POST /webrtc/offer: request received to answer sent (successful offers)',
+    buckets: [0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2, 5],
+    registers: [registry],
+  });
+  const errors = new Counter({
+    name: 'ditto_errors_total',
+    help: 'Error answers by error code',
+    labelNames: ['code'] as const,
+    registers: [registry],
+  });
+
+  sessions.on('opened', () => total.inc());
+  sessions.on('frames', (n) => frames.inc(n));
+  sessions.on('start-failed', () => failed.inc({ reason: 'start-failed' }));
+  sessions.on('closed', (_s, { reason }) => {
+    closed.inc({ reason });
+    if (FAILURE_REASONS.has(reason)) failed.inc({ reason });
+  });
+  return { registry, offerAnswerSeconds, errors };
+}

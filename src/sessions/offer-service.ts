@@ -1,0 +1,135 @@
+import { z } from 'zod';
+import type { ServerConfig, VideoCodec } from '../config/schema.js';
+import { AppError } from '../errors.js';
+import type { GstLoader } from './gst-api.js';
+import { resolveMediaPath, type MediaPolicy } from './media-paths.js';
+import { offerPayloadSchema, resolveOfferParams, type ParamWarning, type SessionParams } from './offer-params.js';
+import { renderTemplate, type PipelineCatalog, type PipelineTemplate } from './pipeline-template.js';
+import { parseOffer, selectCodecs } from './sdp-offer.js';
+import type { SessionManager } from './session-manager.js';
+
+/**
+ * POST /webrtc/offer without the HTTP: validate the predecessor's payload, resolve media paths, read the SDP,
+ * pick the pipeline for the negotiated codec, fill its template and start the session. Every refusal is an
+ * AppError with a stable code; the answer goes back as soon as webrtcbin has produced it.
+ */
+
+export interface AnswerBody {
+  sdp: string;
+  type: 'answer';
+  session_id: string;
+  params: SessionParams & { video_codec: VideoCodec; audio_codec: 'OPUS'; video_pt: number; audio_pt: number; pipeline: string };
+  warnings: ParamWarning[];
+}
+
+export interface OfferServiceDeps {
+  config: ServerConfig;
+  catalog: PipelineCatalog;
+  sessions: SessionManager;
+  loadGst: GstLoader;
+}
+
+export function validationError(error: z.ZodError, what = 'request body'): AppError {
+  return new AppError('VALIDATION_FAILED', `invalid ${what}: ${error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, {
+    details: error.issues.map((i) => ({ path: i.path.join('.'), code: i.code, message: i.message })),
+  });
+}
+
+export class OfferService {
+  private usable: Promise<Map<VideoCodec, PipelineTemplate>> | null = null;
+
+  constructor(private readonly deps: OfferServiceDeps) {}
+
+  private get mediaPolicy(): MediaPolicy {
+    const { media, uploadDir } = this.deps.config;
+    return { dirs: [...media.dirs, uploadDir], audioExtensions: media.audioExtensions, imageExtensions: media.imageExtensions };
+  }
+
+  /**
+   * The configured templates whose elements all exist in this GStreamer installation (probed once), in the
+   * configured order of codec preference. A missing encoder disables its codec instead of failing offers later.
+   */
+  usableTemplates(): Promise<Map<VideoCodec, PipelineTemplate>> {
+    if (!this.usable) {
+      this.usable = (async () => {
+        const gst = await this.deps.loadGst();
+        const out = new Map<VideoCodec, PipelineTemplate>();
+        for (const codec of this.deps.config.pipelines.codecPreference) {
+          const t = this.deps.catalog.byCodec.get(codec);
+          if (!t) continue;
+          const missing = t.factories.filter((f) => !gst.hasElementFactory(f));
+          if (missing.length === 0) out.set(codec, t);
+          else this.onDisabled?.(t, missing);
+        }
+        return out;
+      })();
+      this.usable.catch(() => {
+        this.usable = null;
+      });
+    }
+    return this.usable;
+  }
+
+  /** Called when a template is unusable because elements are missing (the app logs it). */
+  onDisabled: ((t: PipelineTemplate, missing: string[]) => void) | null = null;
+
+  async answer(body: unknown): Promise<AnswerBody> {
+    const parsed = offerPayloadSchema.safeParse(body);
+    if (!parsed.success) throw validationError(parsed.error, 'offer payload');
+    const payload = parsed.data;
+    const { params, warnings } = resolveOfferParams(payload, this.deps.config.element);
+    const [audioPath, imagePath] = await Promise.all([
+      resolveMediaPath(payload.audio_path, 'audio', this.mediaPolicy),
+      resolveMediaPath(payload.source_path, 'image', this.mediaPolicy),
+    ]);
+    const media = parseOffer(payload.sdp);
+    // Checked against the configured codecs first, so a bad offer is refused without touching GStreamer.
+    const configured = this.deps.config.pipelines.codecPreference.filter((c) => this.deps.catalog.byCodec.has(c));
+    selectCodecs(media, configured);
+    // Refuse early at capacity: no GStreamer work for an offer we cannot take.
+    this.deps.sessions.assertAdmissible();
+    const templates = await this.usableTemplates();
+    if (templates.size === 0) {
+      throw new AppError('PIPELINE_START_FAILED', 'no session pipeline is usable: required GStreamer elements are missing (see the server log)');
+    }
+    const codecs = selectCodecs(media, [...templates.keys()]);
+    const template = templates.get(codecs.video.codec)!;
+    const description = renderTemplate(template, {
+      audio_source: 'file',
+      audio_path: audioPath,
+      source_image: imagePath,
+      frame_scale: params.frame_scale,
+      sampling_timesteps: params.sampling_timesteps,
+      chunk_config: params.chunk_config,
+      chunk_sleep: params.chunk_sleep_s,
+      backend: this.deps.config.element.backend,
+      video_pt: codecs.video.pt,
+      audio_pt: codecs.audio.pt,
+      webrtc_latency: this.deps.config.pipelines.webrtcLatencyMs,
+      h264_profile_level_id: codecs.video.profileLevelId,
+    });
+    const id = this.deps.sessions.newId();
+    const { answer } = await this.deps.sessions.create({
+      id,
+      description,
+      offerSdp: payload.sdp,
+      pipelineName: template.name,
+      codecs,
+      params,
+    });
+    return {
+      sdp: answer,
+      type: 'answer',
+      session_id: id,
+      params: {
+        ...params,
+        video_codec: codecs.video.codec,
+        audio_codec: codecs.audio.codec,
+        video_pt: codecs.video.pt,
+        audio_pt: codecs.audio.pt,
+        pipeline: template.name,
+      },
+      warnings,
+    };
+  }
+}

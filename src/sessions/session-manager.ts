@@ -1,0 +1,139 @@
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import type { IceConfig } from '../gst/types.js';
+import { AppError } from '../errors.js';
+import type { GstLoader } from './gst-api.js';
+import type { Logger } from './logger.js';
+import { Session, type CloseReason, type SessionSpec, type SessionTimeouts } from './session.js';
+
+/**
+ * Owns every live Session: admission against the capacity limit (slots are taken before the pipeline is
+ * built, so concurrent offers cannot overshoot), lookup, DELETE and graceful shutdown of all sessions.
+ */
+
+export interface SessionManagerOptions {
+  maxSessions: number;
+  retryAfterS: number;
+  timeouts: SessionTimeouts;
+  ice: IceConfig;
+  loadGst: GstLoader;
+  logger: Logger;
+}
+
+export interface SessionManagerEvents {
+  opened: [Session];
+  closed: [Session, { reason: CloseReason; detail: string | null }];
+  frames: [number];
+  'start-failed': [AppError];
+}
+
+export class SessionManager extends EventEmitter<SessionManagerEvents> {
+  private readonly sessions = new Map<string, Session>();
+  private starting = 0;
+  private readonly pending = new Set<Promise<unknown>>();
+  private shuttingDown: Promise<void> | null = null;
+
+  constructor(private readonly opts: SessionManagerOptions) {
+    super();
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Sessions plus offers still being answered. */
+  get occupied(): number {
+    return this.sessions.size + this.starting;
+  }
+
+  get capacity(): number {
+    return this.opts.maxSessions;
+  }
+
+  newId(): string {
+    return randomUUID();
+  }
+
+  /** Throws AT_CAPACITY / SHUTTING_DOWN when a new session cannot be admitted right now. */
+  assertAdmissible(): void {
+    if (this.shuttingDown) {
+      throw new AppError('SHUTTING_DOWN', 'the server is shutting down', { retryAfterS: this.opts.retryAfterS });
+    }
+    if (this.occupied >= this.opts.maxSessions) {
+      throw new AppError('AT_CAPACITY', `all ${this.opts.maxSessions} session slots are in use`, {
+        retryAfterS: this.opts.retryAfterS,
+        details: { max_sessions: this.opts.maxSessions },
+      });
+    }
+  }
+
+  /** Starts a session and resolves with its answer SDP as soon as it exists. */
+  async create(spec: SessionSpec): Promise<{ session: Session; answer: string }> {
+    this.assertAdmissible();
+    this.starting++;
+    const starting = this.start(spec);
+    this.pending.add(starting);
+    try {
+      return await starting;
+    } catch (e) {
+      const err = e instanceof AppError ? e : new AppError('PIPELINE_START_FAILED', (e as Error).message, { cause: e });
+      this.emit('start-failed', err);
+      throw err;
+    } finally {
+      this.starting--;
+      this.pending.delete(starting);
+    }
+  }
+
+  private async start(spec: SessionSpec): Promise<{ session: Session; answer: string }> {
+    const gst = await this.opts.loadGst();
+    const started = await Session.start(spec, {
+      gst,
+      ice: this.opts.ice,
+      timeouts: this.opts.timeouts,
+      logger: this.opts.logger,
+    });
+    const { session } = started;
+    if (session.ended || this.shuttingDown) {
+      // Ended between answer and registration (pipeline error, or shutdown began): never expose it.
+      await session.close('shutdown');
+      throw new AppError(this.shuttingDown ? 'SHUTTING_DOWN' : 'PIPELINE_START_FAILED', 'the session ended while starting', {
+        retryAfterS: this.opts.retryAfterS,
+      });
+    }
+    this.sessions.set(session.id, session);
+    session.on('frames', (n) => this.emit('frames', n));
+    session.once('closed', (info) => {
+      this.sessions.delete(session.id);
+      this.emit('closed', session, info);
+    });
+    this.emit('opened', session);
+    return started;
+  }
+
+  get(id: string): Session {
+    const s = this.sessions.get(id);
+    if (!s) throw new AppError('SESSION_NOT_FOUND', `no session ${id}`, { details: { session_id: id } });
+    return s;
+  }
+
+  list(): Session[] {
+    return [...this.sessions.values()];
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.get(id).close('deleted', 'DELETE /webrtc/sessions/:id');
+  }
+
+  /** Refuses new sessions and closes every open one; idempotent. */
+  closeAll(reason: CloseReason = 'shutdown'): Promise<void> {
+    if (!this.shuttingDown) {
+      // Offers still starting notice shuttingDown and close themselves; wait for them too.
+      this.shuttingDown = Promise.all([
+        ...this.list().map((s) => s.close(reason)),
+        Promise.allSettled([...this.pending]),
+      ]).then(() => undefined);
+    }
+    return this.shuttingDown;
+  }
+}
