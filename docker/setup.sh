@@ -21,7 +21,7 @@ runtime_pkgs=(
   libgdk-pixbuf-2.0-dev webp-pixbuf-loader
   libopencv-objdetect-dev libopencv-imgproc-dev opencv-data
 )
-test_pkgs=(chromium valgrind sox espeak-ng)
+test_pkgs=(chromium valgrind sox espeak-ng python3-numpy python3-yaml)
 
 pkgs=("${runtime_pkgs[@]}")
 [ "$want_test" = 1 ] && pkgs+=("${test_pkgs[@]}")

@@ -16,6 +16,9 @@ G_DEFINE_QUARK (ditto-backend-error-quark, ditto_backend_error);
  * class here, guarded by its own build option. */
 static const DittoBackendClass *const backends[] = {
   &ditto_backend_builtin,
+#ifdef DITTO_HAVE_REMOTE_BACKEND
+  &ditto_backend_ditto,
+#endif
   NULL
 };
 

@@ -55,6 +55,12 @@ typedef struct {
   guint sampling_timesteps;                       /* 5..100 */
   guint32 seed;                                   /* for idle motion; fixed for reproducible renders */
   const gchar *model_dir;                         /* real-model backends: engines + config; NULL for builtin */
+
+  /* Out-of-process backends ("ditto"); ignored by builtin. Added after the first draft. */
+  const gchar *worker_socket;     /* the worker pool's (or a worker's) unix socket; NULL: $DITTO_WORKER_SOCKET */
+  const gchar *worker_ticket;     /* a reservation from the pool (RESERVE); NULL or "": any idle worker */
+  gdouble worker_timeout;         /* seconds without an answer before the worker counts as hung */
+  guint overlap_v2;               /* LMDM window overlap (40..79 online); 0: the model config's value */
 } DittoBackendConfig;
 
 /* One chunk: (past + current + future) * 640 samples, F32 in [-1, 1].
@@ -127,6 +133,11 @@ const DittoBackendClass *const *ditto_backend_list (void);
 
 /* The built-in CPU animator (ditto-backend-builtin.c). */
 extern const DittoBackendClass ditto_backend_builtin;
+
+#ifdef DITTO_HAVE_REMOTE_BACKEND
+/* The Ditto model in a worker process (ditto-backend-ditto.c). */
+extern const DittoBackendClass ditto_backend_ditto;
+#endif
 
 G_END_DECLS
 

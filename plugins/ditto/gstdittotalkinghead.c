@@ -65,6 +65,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_ditto_talking_head_debug);
 #define DEFAULT_BACKEND "builtin"
 #define DEFAULT_MODE GST_DITTO_MODE_OFFLINE
 #define DEFAULT_SEED 0
+#define DEFAULT_WORKER_TIMEOUT 30.0
+#define DEFAULT_OVERLAP_V2 0
 
 enum
 {
@@ -79,9 +81,14 @@ enum
   PROP_FACE_BOX,
   PROP_SEED,
   PROP_MODEL_DIR,
+  PROP_WORKER_SOCKET,
+  PROP_WORKER_TICKET,
+  PROP_WORKER_TIMEOUT,
+  PROP_OVERLAP_V2,
   PROP_FRAMES_OUT,
   PROP_FRAMES_LATE,
   PROP_SILENCE_FRAMES,
+  PROP_INTERRUPT,
 };
 
 #define VIDEO_FORMATS "{ I420, RGB, RGBx }"
@@ -393,6 +400,7 @@ post_stats (GstDittoTalkingHead * self, gboolean force)
 {
   gint64 now = g_get_monotonic_time ();
   guint64 out, late, silence;
+  GstClockTime vpts, apts;
   gdouble fps = 0.0;
   GstStructure *s;
 
@@ -408,6 +416,8 @@ post_stats (GstDittoTalkingHead * self, gboolean force)
   out = self->frames_out;
   late = self->frames_late;
   silence = self->silence_frames;
+  vpts = self->vq.last_pts;
+  apts = self->aq.last_pts;
   if (now > self->stats_last_time)
     fps = (gdouble) (out - self->stats_last_frames) * G_USEC_PER_SEC /
         (gdouble) (now - self->stats_last_time);
@@ -419,8 +429,36 @@ post_stats (GstDittoTalkingHead * self, gboolean force)
       "frames-out", G_TYPE_UINT64, out,
       "frames-late", G_TYPE_UINT64, late,
       "silence-frames", G_TYPE_UINT64, silence, "fps", G_TYPE_DOUBLE, fps, NULL);
+  /* Last PTS pushed on each pad: their difference is the element's A/V drift. */
+  if (GST_CLOCK_TIME_IS_VALID (vpts))
+    gst_structure_set (s, "video-pts", G_TYPE_UINT64, vpts, NULL);
+  if (GST_CLOCK_TIME_IS_VALID (apts))
+    gst_structure_set (s, "audio-pts", G_TYPE_UINT64, apts, NULL);
   gst_element_post_message (GST_ELEMENT_CAST (self),
       gst_message_new_element (GST_OBJECT_CAST (self), s));
+}
+
+/* webrtcbin never posts EOS on the bus (its sinks are network sinks), so an
+ * application cannot see the end of the animation there: say it ourselves,
+ * once, when both pads have pushed EOS. */
+static void
+maybe_post_eos (GstDittoTalkingHead * self)
+{
+  gboolean post;
+  guint64 frames;
+
+  g_mutex_lock (&self->lock);
+  post = self->vq.eos_pushed && self->aq.eos_pushed && !self->eos_posted
+      && !self->fatal;
+  if (post)
+    self->eos_posted = TRUE;
+  frames = self->frames_out;
+  g_mutex_unlock (&self->lock);
+  if (post)
+    gst_element_post_message (GST_ELEMENT_CAST (self),
+        gst_message_new_element (GST_OBJECT_CAST (self),
+            gst_structure_new ("ditto-eos", "frames-out", G_TYPE_UINT64,
+                frames, NULL)));
 }
 
 static void
@@ -572,7 +610,8 @@ gst_ditto_talking_head_class_init (GstDittoTalkingHeadClass * klass)
           rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_BACKEND,
       g_param_spec_string ("backend", "Backend",
-          "Animation backend by name (\"builtin\": the CPU animator)",
+          "Animation backend by name (\"builtin\": the CPU animator; \"ditto\": "
+          "the Ditto model in a worker process, see worker-socket)",
           DEFAULT_BACKEND, session));
   g_object_class_install_property (gobject_class, PROP_MODE,
       g_param_spec_enum ("mode", "Mode",
@@ -591,6 +630,25 @@ gst_ditto_talking_head_class_init (GstDittoTalkingHeadClass * klass)
       g_param_spec_string ("model-dir", "Model directory",
           "Directory with the model files of a model backend (unused by "
           "builtin)", NULL, session));
+  g_object_class_install_property (gobject_class, PROP_WORKER_SOCKET,
+      g_param_spec_string ("worker-socket", "Worker socket",
+          "backend=ditto: unix socket of the Ditto worker pool (python3 -m "
+          "ditto_worker.pool) or of a single worker; unset: $DITTO_WORKER_SOCKET",
+          NULL, session));
+  g_object_class_install_property (gobject_class, PROP_WORKER_TICKET,
+      g_param_spec_string ("worker-ticket", "Worker ticket",
+          "backend=ditto: a worker reservation from the pool (the server "
+          "reserves one per offer); unset: any idle worker", NULL, session));
+  g_object_class_install_property (gobject_class, PROP_WORKER_TIMEOUT,
+      g_param_spec_double ("worker-timeout", "Worker timeout",
+          "backend=ditto: seconds without an answer from the worker, while "
+          "audio or the end of stream is outstanding, before the session fails",
+          0.1, 3600.0, DEFAULT_WORKER_TIMEOUT, session));
+  g_object_class_install_property (gobject_class, PROP_OVERLAP_V2,
+      g_param_spec_uint ("overlap-v2", "Overlap",
+          "backend=ditto: frames two motion windows of 80 share (40..79 in "
+          "streaming; more is lower latency and costlier); 0: the model "
+          "config's value", 0, 79, DEFAULT_OVERLAP_V2, session));
   g_object_class_install_property (gobject_class, PROP_FRAMES_OUT,
       g_param_spec_uint64 ("frames-out", "Frames out",
           "Video frames pushed so far", 0, G_MAXUINT64, 0, ro));
@@ -602,6 +660,18 @@ gst_ditto_talking_head_class_init (GstDittoTalkingHeadClass * klass)
       g_param_spec_uint64 ("silence-frames", "Silence frames",
           "Live mode: frames animated from silence because input starved", 0,
           G_MAXUINT64, 0, ro));
+  /**
+   * GstDittoTalkingHead:interrupt:
+   *
+   * Write TRUE to drop every input sample not yet on the timeline (live
+   * mode): the face returns to idle once the frames already animated have
+   * played, and the stream goes on with silence. Reads FALSE. Posts a
+   * "ditto-interrupt" element message with the number of samples dropped.
+   */
+  g_object_class_install_property (gobject_class, PROP_INTERRUPT,
+      g_param_spec_boolean ("interrupt", "Interrupt",
+          "Live mode: write TRUE to drop queued input audio at once (barge-in)",
+          FALSE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &video_template);
@@ -659,6 +729,8 @@ gst_ditto_talking_head_init (GstDittoTalkingHead * self)
   self->backend_name = g_strdup (DEFAULT_BACKEND);
   self->mode = DEFAULT_MODE;
   self->seed = DEFAULT_SEED;
+  self->worker_timeout = DEFAULT_WORKER_TIMEOUT;
+  self->overlap_v2 = DEFAULT_OVERLAP_V2;
 
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
@@ -681,6 +753,8 @@ gst_ditto_talking_head_finalize (GObject * object)
   g_free (self->source_image);
   g_free (self->backend_name);
   g_free (self->model_dir);
+  g_free (self->worker_socket);
+  g_free (self->worker_ticket);
   out_queue_clear (&self->vq);
   out_queue_clear (&self->aq);
   g_queue_clear_full (&self->ready, (GDestroyNotify) gst_buffer_unref);
@@ -712,12 +786,38 @@ check_mutable (GstDittoTalkingHead * self, GParamSpec * pspec)
   return TRUE;
 }
 
+/* Live mode barge-in: forget the input that has not reached the timeline
+ * yet. Samples already assigned to frames stay, so A/V lockstep holds. */
+static void
+interrupt_input (GstDittoTalkingHead * self)
+{
+  guint dropped = 0;
+
+  g_mutex_lock (&self->lock);
+  if (self->fifo != NULL) {
+    dropped = self->fifo->len;
+    g_array_set_size (self->fifo, 0);
+    g_cond_broadcast (&self->cond);     /* a chain blocked on a full fifo */
+  }
+  g_mutex_unlock (&self->lock);
+  GST_INFO_OBJECT (self, "interrupt: dropped %u queued samples", dropped);
+  gst_element_post_message (GST_ELEMENT_CAST (self),
+      gst_message_new_element (GST_OBJECT_CAST (self),
+          gst_structure_new ("ditto-interrupt", "dropped-samples",
+              G_TYPE_UINT, dropped, NULL)));
+}
+
 static void
 gst_ditto_talking_head_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
 {
   GstDittoTalkingHead *self = GST_DITTO_TALKING_HEAD (object);
 
+  if (prop_id == PROP_INTERRUPT) {
+    if (g_value_get_boolean (value))
+      interrupt_input (self);
+    return;
+  }
   if (prop_id != PROP_CHUNK_SLEEP && !check_mutable (self, pspec))
     return;
 
@@ -781,6 +881,20 @@ gst_ditto_talking_head_set_property (GObject * object, guint prop_id,
       g_free (self->model_dir);
       self->model_dir = g_value_dup_string (value);
       break;
+    case PROP_WORKER_SOCKET:
+      g_free (self->worker_socket);
+      self->worker_socket = g_value_dup_string (value);
+      break;
+    case PROP_WORKER_TICKET:
+      g_free (self->worker_ticket);
+      self->worker_ticket = g_value_dup_string (value);
+      break;
+    case PROP_WORKER_TIMEOUT:
+      self->worker_timeout = g_value_get_double (value);
+      break;
+    case PROP_OVERLAP_V2:
+      self->overlap_v2 = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -794,6 +908,10 @@ gst_ditto_talking_head_get_property (GObject * object, guint prop_id,
 {
   GstDittoTalkingHead *self = GST_DITTO_TALKING_HEAD (object);
 
+  if (prop_id == PROP_INTERRUPT) {
+    g_value_set_boolean (value, FALSE);
+    return;
+  }
   switch (prop_id) {
     case PROP_FRAMES_OUT:
     case PROP_FRAMES_LATE:
@@ -845,6 +963,18 @@ gst_ditto_talking_head_get_property (GObject * object, guint prop_id,
       break;
     case PROP_MODEL_DIR:
       g_value_set_string (value, self->model_dir);
+      break;
+    case PROP_WORKER_SOCKET:
+      g_value_set_string (value, self->worker_socket);
+      break;
+    case PROP_WORKER_TICKET:
+      g_value_set_string (value, self->worker_ticket);
+      break;
+    case PROP_WORKER_TIMEOUT:
+      g_value_set_double (value, self->worker_timeout);
+      break;
+    case PROP_OVERLAP_V2:
+      g_value_set_uint (value, self->overlap_v2);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1031,6 +1161,10 @@ session_open (GstDittoTalkingHead * self)
   memcpy (self->config.face_box, self->face_box, sizeof (self->face_box));
   self->config.sampling_timesteps = self->sampling_timesteps;
   self->config.seed = self->seed;
+  self->config.worker_socket = g_strdup (self->worker_socket);
+  self->config.worker_ticket = g_strdup (self->worker_ticket);
+  self->config.worker_timeout = self->worker_timeout;
+  self->config.overlap_v2 = self->overlap_v2;
   GST_OBJECT_UNLOCK (self);
 
   self->bclass = ditto_backend_lookup (backend_name);
@@ -1126,6 +1260,8 @@ session_open (GstDittoTalkingHead * self)
   self->flushing = FALSE;
   self->vq.flushing = self->aq.flushing = FALSE;
   self->vq.eos_pushed = self->aq.eos_pushed = FALSE;
+  self->vq.last_pts = self->aq.last_pts = GST_CLOCK_TIME_NONE;
+  self->eos_posted = FALSE;
   self->frames_out = self->frames_late = self->silence_frames = 0;
   self->stats_last_time = 0;
   self->video_negotiated = FALSE;
@@ -1146,6 +1282,9 @@ fail:
   g_free (path);
   g_free (backend_name);
   g_free (model_dir);
+  g_free ((gchar *) self->config.worker_socket);
+  g_free ((gchar *) self->config.worker_ticket);
+  self->config.worker_socket = self->config.worker_ticket = NULL;
   ditto_image_free (self->image);
   self->image = NULL;
   return FALSE;
@@ -1162,6 +1301,8 @@ session_close (GstDittoTalkingHead * self)
   self->image = NULL;
   g_free ((gchar *) self->config.source_path);
   g_free ((gchar *) self->config.model_dir);
+  g_free ((gchar *) self->config.worker_socket);
+  g_free ((gchar *) self->config.worker_ticket);
   memset (&self->config, 0, sizeof (self->config));
 
   g_mutex_lock (&self->lock);
@@ -1627,6 +1768,8 @@ flush_stop (GstDittoTalkingHead * self, GstEvent * event)
   self->live_drained = FALSE;
   gst_flow_combiner_reset (self->flow_combiner);
   self->vq.eos_pushed = self->aq.eos_pushed = FALSE;
+  self->vq.last_pts = self->aq.last_pts = GST_CLOCK_TIME_NONE;
+  self->eos_posted = FALSE;
   self->flushing = FALSE;
   self->vq.flushing = self->aq.flushing = FALSE;
   g_mutex_unlock (&self->lock);
@@ -1918,13 +2061,19 @@ gst_ditto_talking_head_src_loop (GstPad * pad)
       /* final figures before the EOS message ends the application */
       if (is_video)
         post_stats (self, TRUE);
-      if (!q->eos_pushed)
+      gboolean already;
+
+      g_mutex_lock (&self->lock);
+      already = q->eos_pushed;
+      q->eos_pushed = TRUE;
+      g_mutex_unlock (&self->lock);
+      /* Before the push: once the last EOS reaches the sinks the application
+       * may stop the pipeline, and the message must not be lost. */
+      maybe_post_eos (self);
+      if (!already)
         gst_pad_push_event (pad, ev);
       else
         gst_event_unref (ev);
-      g_mutex_lock (&self->lock);
-      q->eos_pushed = TRUE;
-      g_mutex_unlock (&self->lock);
       GST_DEBUG_OBJECT (pad, "EOS pushed, pausing");
       gst_pad_pause_task (pad);
       goto out;
@@ -1953,7 +2102,16 @@ gst_ditto_talking_head_src_loop (GstPad * pad)
       }
       buf = convert_video (self, buf);
     }
-    ret = gst_pad_push (pad, buf);
+    {
+      GstClockTime pts = GST_BUFFER_PTS (buf);
+
+      ret = gst_pad_push (pad, buf);
+      if (ret == GST_FLOW_OK) {
+        g_mutex_lock (&self->lock);
+        q->last_pts = pts;
+        g_mutex_unlock (&self->lock);
+      }
+    }
     if (is_video && ret == GST_FLOW_OK) {
       g_mutex_lock (&self->lock);
       self->frames_out++;

@@ -35,6 +35,7 @@ typedef struct {
   guint n_buffers;
   gboolean flushing;
   gboolean eos_pushed;       /* EOS (event or flow) seen: drop the rest */
+  GstClockTime last_pts;     /* PTS of the last buffer pushed, for A/V drift stats */
 } GstDittoOutQueue;
 
 struct _GstDittoTalkingHead {
@@ -55,6 +56,10 @@ struct _GstDittoTalkingHead {
   gint face_box[4];
   guint seed;
   gchar *model_dir;
+  gchar *worker_socket;
+  gchar *worker_ticket;
+  gdouble worker_timeout;
+  guint overlap_v2;
 
   /* session (READY->PAUSED .. PAUSED->READY) */
   DittoImage *image;
@@ -70,6 +75,7 @@ struct _GstDittoTalkingHead {
   GMutex lock;
   GCond cond;
   GstDittoOutQueue vq, aq;
+  gboolean eos_posted;       /* "ditto-eos" posted once both pads pushed EOS */
   GstFlowCombiner *flow_combiner;
   gboolean flushing;
   gboolean fatal;                  /* an error was posted: stop */

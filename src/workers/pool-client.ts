@@ -1,0 +1,151 @@
+/**
+ * Client of the Ditto worker pool's control socket (plugins/ditto/worker/ditto_worker/pool.py).
+ *
+ * The pool keeps N loaded model workers per GPU. The server asks it for its status (stats, metrics,
+ * Retry-After) and reserves a worker before it starts a session's pipeline: the reservation's ticket goes
+ * to the element (`worker-ticket`), which claims exactly that worker, so two offers never race for the
+ * last one. Protocol: one JSON object per line each way over a unix stream socket (default: the pool
+ * socket's path + ".ctl").
+ *
+ *   const pool = new PoolClient('/run/ditto/pool.sock.ctl');
+ *   const st = await pool.status();            // { idle, busy, loading, exhausted, retry_after_s, ... }
+ *   const r = await pool.reserve(30);          // AppError AT_CAPACITY (503, retryAfterS) when exhausted
+ *   // element: backend=ditto worker-socket=/run/ditto/pool.sock worker-ticket=${r.ticket}
+ *   await pool.cancel(r.ticket);               // when the offer fails before the element claimed it
+ */
+import { createConnection } from 'node:net';
+import { AppError } from '../errors.js';
+
+export type WorkerState = 'loading' | 'idle' | 'reserved' | 'busy' | 'down';
+
+export interface PoolWorker {
+  id: number;
+  pid: number | null;
+  state: WorkerState;
+  sessions: number;
+  restarts: number;
+  load_s: number | null;
+}
+
+export interface PoolStatus {
+  version: number;
+  workers: number;
+  idle: number;
+  reserved: number;
+  busy: number;
+  loading: number;
+  down: number;
+  /** no idle worker: a new session would be refused */
+  exhausted: boolean;
+  /** what a 503 should put in Retry-After */
+  retry_after_s: number;
+  restarts: number;
+  sessions: number;
+  list: PoolWorker[];
+}
+
+export interface Reservation {
+  ticket: string;
+  worker: number;
+  expires_in_s: number;
+}
+
+export interface PoolClientOptions {
+  /** per request, default 2000 */
+  timeoutMs?: number;
+}
+
+type Reply = { ok: true; [k: string]: unknown } | { ok: false; code: string; message: string; retry_after_s?: number; status?: PoolStatus };
+
+export class PoolClient {
+  readonly path: string;
+  private readonly timeoutMs: number;
+
+  constructor(controlSocketPath: string, options: PoolClientOptions = {}) {
+    this.path = controlSocketPath;
+    this.timeoutMs = options.timeoutMs ?? 2000;
+  }
+
+  async status(): Promise<PoolStatus> {
+    const reply = await this.request({ op: 'status' });
+    if (!reply.ok) throw this.failure(reply);
+    return parseStatus(reply['status']);
+  }
+
+  /** Holds an idle worker for ttlS seconds; AT_CAPACITY (with retryAfterS) when none is idle. */
+  async reserve(ttlS = 30): Promise<Reservation> {
+    const reply = await this.request({ op: 'reserve', ttl_s: ttlS });
+    if (!reply.ok) throw this.failure(reply);
+    const { ticket, worker, expires_in_s } = reply;
+    if (typeof ticket !== 'string' || typeof worker !== 'number' || typeof expires_in_s !== 'number') {
+      throw new AppError('INTERNAL', 'Ditto worker pool: malformed reservation', { details: { reply } });
+    }
+    return { ticket, worker, expires_in_s };
+  }
+
+  /** Gives a reservation back; false when it had expired or been claimed already. */
+  async cancel(ticket: string): Promise<boolean> {
+    const reply = await this.request({ op: 'cancel', ticket });
+    if (!reply.ok) throw this.failure(reply);
+    return reply['released'] === true;
+  }
+
+  private failure(reply: Extract<Reply, { ok: false }>): AppError {
+    if (reply.code === 'exhausted') {
+      return new AppError('AT_CAPACITY', reply.message, {
+        retryAfterS: reply.retry_after_s ?? 5,
+        details: { pool: reply.status ?? null },
+      });
+    }
+    return new AppError('INTERNAL', `Ditto worker pool: ${reply.message}`, { details: { code: reply.code } });
+  }
+
+  private request(body: Record<string, unknown>): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      const sock = createConnection(this.path);
+      let buf = '';
+      let settled = false;
+      const done = (err: AppError | null, reply?: Reply): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        sock.destroy();
+        if (err) reject(err);
+        else resolve(reply as Reply);
+      };
+      const timer = setTimeout(
+        () => done(new AppError('INTERNAL', `Ditto worker pool at ${this.path} did not answer within ${this.timeoutMs} ms`, { details: { pool: 'timeout' } })),
+        this.timeoutMs,
+      );
+      sock.setEncoding('utf8');
+      sock.on('connect', () => sock.write(`${JSON.stringify(body)}\n`));
+      sock.on('data', (d: string) => {
+        buf += d;
+        const nl = buf.indexOf('\n');
+        if (nl < 0) return;
+        try {
+          const reply = JSON.parse(buf.slice(0, nl)) as unknown;
+          if (typeof reply !== 'object' || reply === null || typeof (reply as { ok?: unknown }).ok !== 'boolean') {
+            throw new Error('no "ok" field');
+          }
+          done(null, reply as Reply);
+        } catch (e) {
+          done(new AppError('INTERNAL', `Ditto worker pool at ${this.path} sent an invalid reply`, { cause: e, details: { pool: 'protocol' } }));
+        }
+      });
+      sock.on('error', (e: NodeJS.ErrnoException) =>
+        done(new AppError('INTERNAL', `Ditto worker pool unreachable at ${this.path}: ${e.code ?? e.message}`, { cause: e, details: { pool: 'unreachable' } })),
+      );
+      sock.on('close', () => done(new AppError('INTERNAL', `Ditto worker pool at ${this.path} closed the connection without an answer`, { details: { pool: 'protocol' } })));
+    });
+  }
+}
+
+function parseStatus(v: unknown): PoolStatus {
+  const o = v as Partial<PoolStatus> | null;
+  const counts = ['workers', 'idle', 'reserved', 'busy', 'loading', 'down', 'retry_after_s', 'restarts', 'sessions'] as const;
+  if (!o || typeof o !== 'object' || counts.some((k) => typeof o[k] !== 'number') || typeof o.exhausted !== 'boolean' || !Array.isArray(o.list)) {
+    throw new AppError('INTERNAL', 'Ditto worker pool: malformed status', { details: { status: v } });
+  }
+  return o as PoolStatus;
+}
