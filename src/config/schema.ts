@@ -58,7 +58,7 @@ export const configSchema = z.object({
       audioExtensions: z
         .array(extension)
         .min(1)
-        .default(['.wav', '.mp3', '.m4a', '.flac', '.ogg'])
+        .default(['.wav', '.mp3', '.m4a', '.aac', '.flac', '.ogg', '.opus', '.webm'])
         .describe('allowed audio_path extensions'),
       imageExtensions: z
         .array(extension)
@@ -72,6 +72,65 @@ export const configSchema = z.object({
     .min(1)
     .default(join(root, 'var/uploads'))
     .describe('where uploads are stored (also a media directory)'),
+  upload: z
+    .object({
+      maxAudioBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(50 * 1024 * 1024)
+        .describe('largest accepted audio upload (bytes); larger answers 413'),
+      maxImageBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(15 * 1024 * 1024)
+        .describe('largest accepted portrait upload (bytes); larger answers 413'),
+      maxImageSide: z
+        .number()
+        .int()
+        .min(16)
+        .max(8192)
+        .default(4096)
+        .describe('largest accepted portrait width or height (pixels, read from the header before decoding)'),
+      maxImagePixels: z
+        .number()
+        .int()
+        .min(256)
+        .max(40_000_000)
+        .default(16_000_000)
+        .describe('largest accepted portrait width*height (pixels): guards against decompression bombs'),
+      probeTimeoutMs: z
+        .number()
+        .int()
+        .min(100)
+        .max(60000)
+        .default(5000)
+        .describe('longest a GStreamer decode probe of one upload may take'),
+      retentionMaxAgeS: z
+        .number()
+        .int()
+        .min(0)
+        .default(24 * 3600)
+        .describe('uploads older than this are deleted (seconds; 0 = no age limit)'),
+      retentionMaxTotalBytes: z
+        .number()
+        .int()
+        .min(0)
+        .default(1024 * 1024 * 1024)
+        .describe('the upload directory is kept below this size, oldest files first (bytes; 0 = no limit)'),
+    })
+    .prefault({}),
+  liveAudio: z
+    .object({
+      maxMessageBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(4 * 1024 * 1024)
+        .describe('largest WebSocket message of pushed audio (bytes); a WAV utterance must fit in one'),
+    })
+    .prefault({}),
   pipelines: z
     .object({
       dir: z.string().min(1).default(join(root, 'pipelines')).describe('directory of *.pipeline templates'),
@@ -112,8 +171,8 @@ export const configSchema = z.object({
         .int()
         .min(0)
         .max(5000)
-        .default(500)
-        .describe('longest wait for RTP caps before create-answer (they carry the a=ssrc msid lines Chrome lip-syncs by)'),
+        .default(0)
+        .describe('extra wait for RTP caps before create-answer; templates declare their SSRCs in caps, so the answer names them without waiting'),
       iceGatherTimeoutMs: z
         .number()
         .int()

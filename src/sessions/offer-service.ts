@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import type { ServerConfig, VideoCodec } from '../config/schema.js';
 import { AppError } from '../errors.js';
@@ -18,7 +19,14 @@ export interface AnswerBody {
   sdp: string;
   type: 'answer';
   session_id: string;
-  params: SessionParams & { video_codec: VideoCodec; audio_codec: 'OPUS'; video_pt: number; audio_pt: number; pipeline: string };
+  params: SessionParams & {
+    video_codec: VideoCodec;
+    audio_codec: 'OPUS';
+    video_pt: number;
+    audio_pt: number;
+    pipeline: string;
+    audio_source: 'file' | 'push';
+  };
   warnings: ParamWarning[];
 }
 
@@ -78,8 +86,17 @@ export class OfferService {
     if (!parsed.success) throw validationError(parsed.error, 'offer payload');
     const payload = parsed.data;
     const { params, warnings } = resolveOfferParams(payload, this.deps.config.element);
+    const audioSource = payload.audio_source ?? 'file';
+    if (audioSource === 'file' && payload.audio_path === undefined) {
+      throw new AppError('VALIDATION_FAILED', 'invalid offer payload: audio_path: required unless audio_source is "push"', {
+        details: [{ path: 'audio_path', code: 'invalid_type', message: 'required unless audio_source is "push"' }],
+      });
+    }
+    if (audioSource !== 'file' && payload.audio_path !== undefined) {
+      warnings.push({ field: 'audio_path', code: 'ignored', message: `audio_path ignored: audio_source is "${audioSource}"` });
+    }
     const [audioPath, imagePath] = await Promise.all([
-      resolveMediaPath(payload.audio_path, 'audio', this.mediaPolicy),
+      audioSource === 'file' ? resolveMediaPath(payload.audio_path!, 'audio', this.mediaPolicy) : Promise.resolve(''),
       resolveMediaPath(payload.source_path, 'image', this.mediaPolicy),
     ]);
     const media = parseOffer(payload.sdp);
@@ -95,7 +112,7 @@ export class OfferService {
     const codecs = selectCodecs(media, [...templates.keys()]);
     const template = templates.get(codecs.video.codec)!;
     const description = renderTemplate(template, {
-      audio_source: 'file',
+      audio_source: audioSource === 'push' ? 'live' : 'file',
       audio_path: audioPath,
       source_image: imagePath,
       frame_scale: params.frame_scale,
@@ -105,6 +122,7 @@ export class OfferService {
       backend: this.deps.config.element.backend,
       video_pt: codecs.video.pt,
       audio_pt: codecs.audio.pt,
+      ...randomSsrcs(),
       webrtc_latency: this.deps.config.pipelines.webrtcLatencyMs,
       h264_profile_level_id: codecs.video.profileLevelId,
     });
@@ -116,6 +134,7 @@ export class OfferService {
       pipelineName: template.name,
       codecs,
       params,
+      audioSource,
     });
     return {
       sdp: answer,
@@ -128,8 +147,16 @@ export class OfferService {
         video_pt: codecs.video.pt,
         audio_pt: codecs.audio.pt,
         pipeline: template.name,
+        audio_source: audioSource,
       },
       warnings,
     };
   }
+}
+
+/** Two distinct non-zero RTP SSRCs for one session's video and audio. */
+function randomSsrcs(): { video_ssrc: number; audio_ssrc: number } {
+  const video = randomInt(1, 0xffffffff);
+  const audio = randomInt(1, 0xffffffff);
+  return { video_ssrc: video, audio_ssrc: audio === video ? (video % 0xfffffffe) + 1 : audio };
 }

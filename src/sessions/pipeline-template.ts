@@ -26,6 +26,9 @@ export interface TemplateValues {
   backend: string;
   video_pt: number;
   audio_pt: number;
+  /** RTP SSRCs the payloaders use, declared in caps before webrtcbin so the answer can name them at once. */
+  video_ssrc: number;
+  audio_ssrc: number;
   webrtc_latency: number;
   /** Offered H.264 profile-level-id (6 hex digits), null for other codecs. */
   h264_profile_level_id: string | null;
@@ -33,6 +36,8 @@ export interface TemplateValues {
 
 /** Name of the appsrc in the "live" audio fragment, for AppSrc.push(). */
 export const LIVE_AUDIO_APPSRC = 'audio_in';
+/** The pushed audio's default format (the WebSocket's raw binary frames). */
+export const PUSH_PCM_CAPS = 'audio/x-raw,format=S16LE,layout=interleaved,rate=16000,channels=1';
 
 /**
  * A gst-launch quoted string: backslash and double quote escaped. GStreamer 1.22's parser misreads an escaped
@@ -61,6 +66,11 @@ function payloadType(name: string, v: number): string {
   return String(v);
 }
 
+function ssrc(name: string, v: number): string {
+  if (!Number.isInteger(v) || v < 1 || v > 0xffffffff) throw new AppError('INTERNAL', `template value ${name}=${v} is not an RTP SSRC`);
+  return String(v);
+}
+
 function profileLevelId(v: string | null): string {
   if (v === null || !/^[0-9a-f]{6}$/i.test(v)) throw new AppError('INTERNAL', `h264_profile_level_id=${v} is not 6 hex digits`);
   return v.toLowerCase();
@@ -81,7 +91,7 @@ const RENDERERS: Record<string, (v: TemplateValues) => string> = {
       case 'file':
         return `filesrc location=${quoteLaunchString(v.audio_path)} ! decodebin`;
       case 'live':
-        return `appsrc name=${LIVE_AUDIO_APPSRC} is-live=true format=time do-timestamp=true caps="audio/x-raw,format=S16LE,layout=interleaved,rate=16000,channels=1"`;
+        return `appsrc name=${LIVE_AUDIO_APPSRC} is-live=true format=time do-timestamp=true caps=${quoteLaunchString(PUSH_PCM_CAPS)}`;
       default:
         throw new AppError('INTERNAL', `unknown audio source kind ${String(v.audio_source)}`);
     }
@@ -98,15 +108,19 @@ const RENDERERS: Record<string, (v: TemplateValues) => string> = {
   },
   video_pt: (v) => payloadType('video_pt', v.video_pt),
   audio_pt: (v) => payloadType('audio_pt', v.audio_pt),
+  video_ssrc: (v) => ssrc('video_ssrc', v.video_ssrc),
+  audio_ssrc: (v) => ssrc('audio_ssrc', v.audio_ssrc),
   webrtc_latency: (v) => finite('webrtc_latency', v.webrtc_latency, true),
   h264_level: (v) => `(string)${h264Level(profileLevelId(v.h264_profile_level_id))}`,
   h264_rtp_caps: (v) => quoteLaunchString(`application/x-rtp,profile-level-id=(string)${profileLevelId(v.h264_profile_level_id)}`),
 };
 
 export const KNOWN_PLACEHOLDERS: readonly string[] = Object.keys(RENDERERS);
-const REQUIRED = ['video_pt', 'audio_pt', 'source_image'];
+// The SSRCs are required: webrtcbin writes the answer's `a=ssrc … msid` lines (Chrome's A/V sync) from the
+// caps it can query on its sink pads, so declaring them lets the answer go out before the first frame.
+const REQUIRED = ['video_pt', 'audio_pt', 'video_ssrc', 'audio_ssrc', 'source_image'];
 /** Factories added by the {{audio_source}} fragments (for probing what a template needs). */
-const AUDIO_SOURCE_FACTORIES = ['filesrc', 'decodebin'];
+const AUDIO_SOURCE_FACTORIES = ['filesrc', 'decodebin', 'appsrc'];
 
 export interface PipelineTemplate {
   /** File name, e.g. "vp8.pipeline". */

@@ -25,12 +25,15 @@ const values: TemplateValues = {
   backend: 'builtin',
   video_pt: 96,
   audio_pt: 111,
+  video_ssrc: 3735928559,
+  audio_ssrc: 12345,
   webrtc_latency: 50,
   h264_profile_level_id: '42e01f',
 };
 
 const minimal = (body: string, header = '# codec: VP8') =>
-  `${header}\n${body}\nd.video ! rtpvp8pay pt={{video_pt}} ! webrtc.\nd.audio ! rtpopuspay pt={{audio_pt}} ! webrtc.\n` +
+  `${header}\n${body}\nd.video ! rtpvp8pay pt={{video_pt}} ssrc={{video_ssrc}} ! webrtc.\n` +
+  `d.audio ! rtpopuspay pt={{audio_pt}} ssrc={{audio_ssrc}} ! webrtc.\n` +
   `dittotalkinghead name=ditto source-image={{source_image}}\nwebrtcbin name=webrtc`;
 
 t.test('the shipped templates load, declare their codec and render from typed values', async (t) => {
