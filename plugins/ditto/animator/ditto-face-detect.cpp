@@ -10,8 +10,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -306,8 +308,8 @@ refine_mouth (const cv::Mat & rgb, DittoFaceLayout * l)
 
 }                               /* namespace */
 
-extern "C" gboolean
-ditto_face_detect (const guint8 * rgb, int width, int height, int stride,
+static gboolean
+detect_uncached (const guint8 * rgb, int width, int height, int stride,
     const int face_box[4], const char *cascade_dir, DittoFaceLayout * layout,
     gchar ** note)
 {
@@ -390,4 +392,87 @@ ditto_image_resize_rgb (const guint8 * src, int sw, int sh, int sstride,
   else
     cv::resize (s, d, d.size (), 0, 0,
         (dw < sw || dh < sh) ? cv::INTER_AREA : cv::INTER_LINEAR);
+}
+
+/* A server starts many sessions with the same avatar: detection costs tens
+ * of milliseconds of every session start, so results are kept per process,
+ * keyed by the pixels themselves (not the path: a file may be replaced). */
+namespace {
+
+struct CachedLayout {
+  DittoFaceLayout layout;
+  gboolean found;
+  std::string note;
+};
+
+std::mutex layout_cache_lock;
+std::unordered_map < std::string, CachedLayout > layout_cache;
+constexpr size_t LAYOUT_CACHE_MAX = 64;
+
+std::string
+layout_key (const guint8 * rgb, int width, int height, int stride,
+    const int face_box[4], const char *cascade_dir)
+{
+  /* 64-bit FNV-1a over the pixel rows, eight bytes at a time. */
+  guint64 h = 1469598103934665603ull;
+  for (int y = 0; y < height; y++) {
+    const guint8 *row = rgb + (gsize) y * stride;
+    int n = width * 3, x = 0;
+    for (; x + 8 <= n; x += 8) {
+      guint64 w;
+      memcpy (&w, row + x, 8);
+      h = (h ^ w) * 1099511628211ull;
+    }
+    for (; x < n; x++)
+      h = (h ^ row[x]) * 1099511628211ull;
+  }
+  gchar *k = g_strdup_printf ("%d:%d:%d,%d,%d,%d:%s:%016" G_GINT64_MODIFIER "x",
+      width, height, face_box ? face_box[0] : 0, face_box ? face_box[1] : 0,
+      face_box ? face_box[2] : 0, face_box ? face_box[3] : 0,
+      cascade_dir ? cascade_dir : "", h);
+  std::string key (k);
+  g_free (k);
+  return key;
+}
+
+}                               /* namespace */
+
+extern "C" gboolean
+ditto_face_detect (const guint8 * rgb, int width, int height, int stride,
+    const int face_box[4], const char *cascade_dir, DittoFaceLayout * layout,
+    gchar ** note)
+{
+  if (!rgb || width < 16 || height < 16)
+    return detect_uncached (rgb, width, height, stride, face_box, cascade_dir,
+        layout, note);
+
+  std::string key = layout_key (rgb, width, height, stride, face_box,
+      cascade_dir);
+  {
+    std::lock_guard < std::mutex > guard (layout_cache_lock);
+    auto it = layout_cache.find (key);
+    if (it != layout_cache.end ()) {
+      *layout = it->second.layout;
+      if (note)
+        *note = it->second.note.empty ()? NULL :
+            g_strdup (it->second.note.c_str ());
+      return it->second.found;
+    }
+  }
+
+  gchar *fresh_note = NULL;
+  gboolean found = detect_uncached (rgb, width, height, stride, face_box,
+      cascade_dir, layout, &fresh_note);
+  {
+    std::lock_guard < std::mutex > guard (layout_cache_lock);
+    if (layout_cache.size () >= LAYOUT_CACHE_MAX)
+      layout_cache.clear ();
+    layout_cache[key] = CachedLayout { *layout, found,
+        fresh_note ? std::string (fresh_note) : std::string () };
+  }
+  if (note)
+    *note = fresh_note;
+  else
+    g_free (fresh_note);
+  return found;
 }
