@@ -51,7 +51,8 @@ export interface RtpStats {
   [id: string]: Record<string, unknown>;
 }
 
-export interface TypedEmitter<E extends Record<string, unknown[]>> {
+/** Event maps are interfaces (no index signature), hence the mapped-type constraint. */
+export interface TypedEmitter<E extends { [K in keyof E]: unknown[] }> {
   on<K extends keyof E & string>(event: K, listener: (...args: E[K]) => void): this;
   once<K extends keyof E & string>(event: K, listener: (...args: E[K]) => void): this;
   off<K extends keyof E & string>(event: K, listener: (...args: E[K]) => void): this;

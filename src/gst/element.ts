@@ -1,0 +1,43 @@
+import { nativeCall } from './errors.js';
+import { native, type NativeHandle } from './native.js';
+import type { PropertyValue } from './types.js';
+
+/** What an element needs from its pipeline: the addon handle (elements hold no GStreamer references). */
+export interface PipelineRef {
+  readonly handle: NativeHandle;
+  readonly name: string;
+  readonly closed: boolean;
+}
+
+/**
+ * A named element of a pipeline. It holds only the name: every call looks the element up in the pipeline,
+ * so nothing keeps GStreamer objects alive after close() (calls then throw GstError('GST_CLOSED')).
+ */
+export class Element {
+  constructor(
+    protected readonly pipeline: PipelineRef,
+    readonly name: string,
+  ) {}
+
+  /** Sets a property; enums take their nick, strings are parsed as GStreamer would. GST_PROPERTY when invalid or out of range. */
+  set(prop: string, value: PropertyValue): void {
+    nativeCall(() => native().elementSet(this.pipeline.handle, this.name, prop, value));
+  }
+
+  /** Reads a property: enums as nicks, 64-bit values beyond 2^53 as bigint, objects by name, null when unset. */
+  get(prop: string): PropertyValue | null {
+    return nativeCall(() => native().elementGet(this.pipeline.handle, this.name, prop));
+  }
+}
+
+/** An appsrc fed from JS. Each push copies the bytes once into a GstBuffer; nothing waits on V8's collector. */
+export class AppSrc extends Element {
+  /** false when the appsrc does not accept data (flushing, after EOS, stopped). Never blocks: block=true is refused. */
+  push(data: Buffer): boolean {
+    return nativeCall(() => native().appsrcPush(this.pipeline.handle, this.name, data));
+  }
+
+  endOfStream(): void {
+    nativeCall(() => native().appsrcEos(this.pipeline.handle, this.name));
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * GStreamer control for the server: pipelines from launch descriptions, elements and properties, webrtcbin
+ * offer/answer/ICE/stats, bus and webrtcbin events, appsrc push. Backed by the N-API addon in src/native/.
+ */
+import { nativeCall } from './errors.js';
+import { native } from './native.js';
+
+export { GstError, type GstErrorCode } from './errors.js';
+export { Element, AppSrc } from './element.js';
+export { WebRtcBin, type AnswerOptions } from './webrtcbin.js';
+export { Pipeline, type LaunchOptions } from './pipeline.js';
+export type * from './types.js';
+
+/** GStreamer's version string; initialises GStreamer on first use (GstError('GST_INIT') when it cannot). */
+export function gstVersion(): string {
+  return nativeCall(() => native().version());
+}
+
+/** Whether an element factory is installed (initialises GStreamer on first use). */
+export function hasElementFactory(name: string): boolean {
+  return nativeCall(() => native().hasElementFactory(name));
+}

@@ -1,0 +1,143 @@
+import { AppSrc, Element, type PipelineRef } from './element.js';
+import { Events } from './emitter.js';
+import { GstError, nativeAsync, nativeCall } from './errors.js';
+import { native, type NativeHandle } from './native.js';
+import type { IceConfig, PipelineEvents, TypedEmitter } from './types.js';
+import { WebRtcBin } from './webrtcbin.js';
+
+export interface LaunchOptions {
+  /** The pipeline's name (logs, GST_DEBUG, element(name) of the pipeline itself). */
+  name?: string;
+}
+
+/**
+ * A GStreamer pipeline built from a gst-launch description. Bus messages and webrtcbin signals arrive as
+ * typed events on the JS thread; state changes and teardown run on worker threads, never on the JS thread.
+ */
+export class Pipeline implements TypedEmitter<PipelineEvents>, PipelineRef {
+  readonly name: string;
+  readonly handle: NativeHandle;
+  readonly #events: Events<PipelineEvents>;
+  readonly #webrtcs = new Map<string, WebRtcBin>();
+  #closing: Promise<void> | null = null;
+
+  private constructor(handle: NativeHandle, name: string) {
+    this.handle = handle;
+    this.name = name;
+    this.#events = new Events<PipelineEvents>(name);
+  }
+
+  /**
+   * gst_parse_launch_full with FATAL_ERRORS: a missing element or an impossible link is a
+   * GstError('GST_PARSE') carrying GStreamer's own text.
+   */
+  static launch(description: string, opts: LaunchOptions = {}): Pipeline {
+    let pipeline: Pipeline | null = null;
+    // Events are delivered asynchronously, so `pipeline` is always set by the time one arrives.
+    const dispatch = (target: string | null, event: string, payload: unknown) => pipeline?.dispatch(target, event, payload);
+    const handle = nativeCall(() => native().pipelineLaunch(description, opts.name ?? null, dispatch));
+    pipeline = new Pipeline(handle, native().pipelineName(handle));
+    return pipeline;
+  }
+
+  /** True once close() has been called: every further call throws GstError('GST_CLOSED'). */
+  get closed(): boolean {
+    return this.#closing !== null;
+  }
+
+  /** Resolves with GStreamer's answer ('async' for a live pipeline prerolling); rejects GstError('GST_STATE'). */
+  setState(state: 'ready' | 'paused' | 'playing'): Promise<'success' | 'async' | 'no-preroll'> {
+    return nativeAsync(() => native().pipelineSetState(this.handle, state));
+  }
+
+  /** A named element (GstError('GST_NO_ELEMENT') when there is none). */
+  element(name: string): Element {
+    nativeCall(() => native().elementCheck(this.handle, name));
+    return new Element(this, name);
+  }
+
+  /**
+   * The named webrtcbin, its ICE agent configured on first use: UPnP off (gathering then takes milliseconds),
+   * local addresses restricted when given, STUN/TURN from the config. Later calls return the same object.
+   */
+  webrtc(name: string, ice?: IceConfig): WebRtcBin {
+    const existing = this.#webrtcs.get(name);
+    if (existing) {
+      if (ice !== undefined) throw new GstError('GST_WEBRTC', `${this.name}/${name}: ICE is configured once, on the first webrtc() call`);
+      return existing;
+    }
+    nativeCall(() => native().webrtcConfigure(this.handle, name, ice));
+    const bin = new WebRtcBin(this, name);
+    this.#webrtcs.set(name, bin);
+    return bin;
+  }
+
+  /** The named appsrc; refuses one with block=true, whose full queue would stall the JS thread. */
+  appsrc(name: string): AppSrc {
+    nativeCall(() => native().appsrcCheck(this.handle, name));
+    return new AppSrc(this, name);
+  }
+
+  /** The pipeline's latency in ms (0 for a non-live pipeline), null until the pipeline has been playing. */
+  latencyMs(): number | null {
+    if (this.closed) return null;
+    return nativeCall(() => native().pipelineLatency(this.handle));
+  }
+
+  /**
+   * Idempotent. Sets NULL on a worker thread, disconnects every signal, rejects pending answers/stats with
+   * GST_CLOSED and resolves once the pipeline and its webrtcbins are finalized (threads joined, sockets
+   * closed). No event is delivered after it resolves.
+   */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = nativeAsync(() => native().pipelineClose(this.handle)).finally(() => {
+        this.#events.removeAll();
+        for (const bin of this.#webrtcs.values()) bin.detach();
+      });
+    }
+    return this.#closing;
+  }
+
+  on<K extends keyof PipelineEvents & string>(event: K, listener: (...args: PipelineEvents[K]) => void): this {
+    this.#events.on(event, listener);
+    return this;
+  }
+
+  once<K extends keyof PipelineEvents & string>(event: K, listener: (...args: PipelineEvents[K]) => void): this {
+    this.#events.once(event, listener);
+    return this;
+  }
+
+  off<K extends keyof PipelineEvents & string>(event: K, listener: (...args: PipelineEvents[K]) => void): this {
+    this.#events.off(event, listener);
+    return this;
+  }
+
+  private dispatch(target: string | null, event: string, payload: unknown): void {
+    if (target !== null) {
+      this.#webrtcs.get(target)?.dispatch(event, payload);
+      return;
+    }
+    switch (event) {
+      case 'error':
+        this.#events.emit('error', payload as PipelineEvents['error'][0]);
+        break;
+      case 'warning':
+        this.#events.emit('warning', payload as PipelineEvents['warning'][0]);
+        break;
+      case 'eos':
+        this.#events.emit('eos');
+        break;
+      case 'state-changed':
+        this.#events.emit('state-changed', payload as PipelineEvents['state-changed'][0]);
+        break;
+      case 'element':
+        this.#events.emit('element', payload as PipelineEvents['element'][0]);
+        break;
+      case 'latency':
+        this.#events.emit('latency', payload as PipelineEvents['latency'][0]);
+        break;
+    }
+  }
+}

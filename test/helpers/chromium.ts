@@ -1,0 +1,263 @@
+/**
+ * Debian's headless Chromium as a WebRTC receiver, driven by playwright-core (never a downloaded browser).
+ *
+ *   const browser = await ChromiumBrowser.launch();
+ *   const rx = await browser.newReceiver();
+ *   const offer = await rx.createOffer();          // recvonly audio + video, ICE gathered (no trickle)
+ *   await rx.acceptAnswer(answerSdp);
+ *   const s = await rx.waitFor((s) => (s.video?.framesDecoded ?? 0) > 10);
+ *   await browser.close();
+ *
+ * Each receiver is its own page (about:blank) holding one RTCPeerConnection; the remote tracks play in
+ * <video>/<audio> elements so that Chrome really decodes and renders them.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+
+export const CHROMIUM_PATH = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+
+/** Flags for a root, GPU-less, offline machine (see the common brief). */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+export function chromiumAvailable(): boolean {
+  return existsSync(CHROMIUM_PATH);
+}
+
+export interface VideoReceiveStats {
+  framesDecoded: number;
+  framesReceived: number;
+  framesDropped: number;
+  frameWidth: number | null;
+  frameHeight: number | null;
+  /** Chrome's own estimate over the last second. */
+  framesPerSecond: number | null;
+  packetsReceived: number;
+  packetsLost: number;
+  codec: string | null;
+  jitterBufferDelayS: number | null;
+  jitterBufferEmittedCount: number | null;
+  estimatedPlayoutTimestamp: number | null;
+}
+
+export interface AudioReceiveStats {
+  totalSamplesReceived: number;
+  concealedSamples: number;
+  audioLevel: number | null;
+  packetsReceived: number;
+  packetsLost: number;
+  codec: string | null;
+  jitterBufferDelayS: number | null;
+  jitterBufferEmittedCount: number | null;
+  estimatedPlayoutTimestamp: number | null;
+}
+
+export interface ReceiverStats {
+  connectionState: RTCPeerConnectionState;
+  iceConnectionState: RTCIceConnectionState;
+  video: VideoReceiveStats | null;
+  audio: AudioReceiveStats | null;
+  /** Page-clock ms (performance.now()) when the <video> element presented its first frame, or null. */
+  firstFramePageMs: number | null;
+  /** Same instant as epoch ms (comparable with Date.now() in the test process), or null. */
+  firstFrameEpochMs: number | null;
+  /** Size the <video> element reports (videoWidth × videoHeight). */
+  elementWidth: number;
+  elementHeight: number;
+}
+
+export interface OfferOptions {
+  /** Wait for ICE gathering to complete so the offer carries its candidates (default true, like the predecessor's client). */
+  waitForGathering?: boolean;
+  /** Bound on that wait (default 5000 ms); the offer then carries what was gathered. */
+  gatheringTimeoutMs?: number;
+}
+
+// The page-side code: plain browser JavaScript kept as text, so the TypeScript loader never rewrites it
+// (tsx injects helpers such as __name into functions, which do not exist in the page).
+const PAGE_SCRIPT = `
+(() => {
+  const pc = new RTCPeerConnection();
+  const video = document.createElement('video');
+  const audio = document.createElement('audio');
+  video.autoplay = true; video.muted = true; video.playsInline = true;
+  audio.autoplay = true;
+  document.body.append(video, audio);
+  let firstFramePageMs = null;
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.ontrack = (e) => {
+    const el = e.track.kind === 'video' ? video : audio;
+    el.srcObject = e.streams[0] ?? new MediaStream([e.track]);
+    el.play().catch(() => {});
+    if (e.track.kind === 'video' && video.requestVideoFrameCallback) {
+      video.requestVideoFrameCallback((now) => { firstFramePageMs = now; });
+    }
+  };
+  const num = (v) => (typeof v === 'number' ? v : null);
+  window.__rx = {
+    async offer(wait, timeout) {
+      await pc.setLocalDescription(await pc.createOffer());
+      if (wait && pc.iceGatheringState !== 'complete') {
+        await new Promise((resolve) => {
+          const t = setTimeout(resolve, timeout);
+          pc.addEventListener('icegatheringstatechange', () => {
+            if (pc.iceGatheringState === 'complete') { clearTimeout(t); resolve(); }
+          });
+        });
+      }
+      return pc.localDescription.sdp;
+    },
+    async answer(sdp) { await pc.setRemoteDescription({ type: 'answer', sdp }); },
+    async candidate(sdpMLineIndex, candidate) { await pc.addIceCandidate({ sdpMLineIndex, candidate }); },
+    close() { pc.close(); },
+    async stats() {
+      const report = await pc.getStats();
+      const codecs = new Map();
+      report.forEach((s) => { if (s.type === 'codec') codecs.set(s.id, String(s.mimeType ?? '')); });
+      let v = null, a = null;
+      report.forEach((s) => {
+        if (s.type !== 'inbound-rtp') return;
+        const common = {
+          packetsReceived: num(s.packetsReceived) ?? 0,
+          packetsLost: num(s.packetsLost) ?? 0,
+          codec: codecs.get(s.codecId) ?? null,
+          jitterBufferDelayS: num(s.jitterBufferDelay),
+          jitterBufferEmittedCount: num(s.jitterBufferEmittedCount),
+          estimatedPlayoutTimestamp: num(s.estimatedPlayoutTimestamp),
+        };
+        if (s.kind === 'video') {
+          v = { ...common,
+            framesDecoded: num(s.framesDecoded) ?? 0, framesReceived: num(s.framesReceived) ?? 0,
+            framesDropped: num(s.framesDropped) ?? 0, frameWidth: num(s.frameWidth),
+            frameHeight: num(s.frameHeight), framesPerSecond: num(s.framesPerSecond) };
+        } else if (s.kind === 'audio') {
+          a = { ...common,
+            totalSamplesReceived: num(s.totalSamplesReceived) ?? 0,
+            concealedSamples: num(s.concealedSamples) ?? 0, audioLevel: num(s.audioLevel) };
+        }
+      });
+      return {
+        connectionState: pc.connectionState,
+        iceConnectionState: pc.iceConnectionState,
+        video: v, audio: a,
+        firstFramePageMs,
+        firstFrameEpochMs: firstFramePageMs === null ? null : performance.timeOrigin + firstFramePageMs,
+        elementWidth: video.videoWidth,
+        elementHeight: video.videoHeight,
+      };
+    },
+  };
+})();
+`;
+
+/** Calls window.__rx.<method>(...args) in the page; the arguments travel as JSON. */
+function call<T>(page: Page, method: string, ...args: unknown[]): Promise<T> {
+  return page.evaluate(`window.__rx.${method}(...${JSON.stringify(args)})`) as Promise<T>;
+}
+
+export class ChromiumReceiver {
+  private closed = false;
+
+  constructor(private readonly page: Page) {}
+
+  /** A recvonly audio+video offer, by default with its ICE candidates gathered in. */
+  createOffer(options: OfferOptions = {}): Promise<string> {
+    return call<string>(this.page, 'offer', options.waitForGathering ?? true, options.gatheringTimeoutMs ?? 5000);
+  }
+
+  acceptAnswer(sdp: string): Promise<void> {
+    return call<void>(this.page, 'answer', sdp);
+  }
+
+  /** Trickled candidates from the server, if it sends any. */
+  addIceCandidate(sdpMLineIndex: number, candidate: string): Promise<void> {
+    return call<void>(this.page, 'candidate', sdpMLineIndex, candidate);
+  }
+
+  stats(): Promise<ReceiverStats> {
+    return call<ReceiverStats>(this.page, 'stats');
+  }
+
+  /** Polls stats until the predicate holds; rejects with the last stats after timeoutMs. */
+  async waitFor(
+    predicate: (s: ReceiverStats) => boolean,
+    { timeoutMs = 10_000, intervalMs = 100 }: { timeoutMs?: number; intervalMs?: number } = {},
+  ): Promise<ReceiverStats> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await this.stats();
+      if (predicate(s)) return s;
+      if (Date.now() > deadline) throw new Error(`receiver condition not met within ${timeoutMs} ms; last stats: ${JSON.stringify(s)}`);
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  }
+
+  /** Decoded video frames per second over a window, from framesDecoded deltas. */
+  async measureFps(windowMs = 2000): Promise<number> {
+    const a = await this.stats();
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, windowMs));
+    const b = await this.stats();
+    return ((b.video?.framesDecoded ?? 0) - (a.video?.framesDecoded ?? 0)) / ((Date.now() - t0) / 1000);
+  }
+
+  /** Closes the peer connection (the viewer leaves cleanly) and the page. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await call<void>(this.page, 'close').catch(() => {});
+    await this.page.close().catch(() => {});
+  }
+
+  /** Closes the page without closing the peer connection first: a viewer that silently vanishes. */
+  async vanish(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.page.close({ runBeforeUnload: false }).catch(() => {});
+  }
+}
+
+export class ChromiumBrowser {
+  private constructor(
+    private readonly context: BrowserContext,
+    private readonly profileDir: string,
+  ) {}
+
+  static async launch(): Promise<ChromiumBrowser> {
+    if (!chromiumAvailable()) throw new Error(`Chromium not found at ${CHROMIUM_PATH} (bash docker/setup.sh --test installs it)`);
+    // A fresh profile every time; removed on close.
+    const profileDir = mkdtempSync(join(tmpdir(), 'ditto-chromium-'));
+    // Playwright passes the profile as --user-data-dir itself.
+    const context = await chromium.launchPersistentContext(profileDir, {
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      timeout: 30_000,
+    });
+    return new ChromiumBrowser(context, profileDir);
+  }
+
+  async newReceiver(): Promise<ChromiumReceiver> {
+    const page = await this.context.newPage();
+    await page.goto('about:blank');
+    await page.evaluate(PAGE_SCRIPT);
+    return new ChromiumReceiver(page);
+  }
+
+  async close(): Promise<void> {
+    await this.context.close().catch(() => {});
+    rmSync(this.profileDir, { recursive: true, force: true });
+  }
+}
