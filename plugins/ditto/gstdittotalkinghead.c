@@ -993,7 +993,9 @@ live_latency (GstDittoTalkingHead * self)
 {
   GstQuery *q = gst_query_new_latency ();
   GstClockTime jitter = LIVE_JITTER_ALLOWANCE, lookahead;
-  gboolean up_live = FALSE;
+  /* A live source may not answer before it has negotiated: only a definite
+   * "not live" lets us skip waiting for the lookahead. */
+  gboolean up_live = TRUE;
   GstClockTime up_min = 0, up_max = 0;
   guint cur, fut;
 
@@ -1013,7 +1015,11 @@ live_latency (GstDittoTalkingHead * self)
     fut = self->chunk_future;
     GST_OBJECT_UNLOCK (self);
   }
-  lookahead = frame_time (cur + fut + self->extra_latency_frames);
+  /* Input from a live source arrives in real time, so a chunk can only be fed
+   * once its lookahead frames have been spoken. Input from a non-live source
+   * (a file) is already buffered: its lookahead is there at once, and waiting
+   * for it would only delay the first frame by (current + future) frames. */
+  lookahead = frame_time ((up_live ? cur + fut : 0) + self->extra_latency_frames);
   return lookahead + jitter + LIVE_PROCESSING_ALLOWANCE;
 }
 
@@ -1376,6 +1382,37 @@ feed_available (GstDittoTalkingHead * self)
   return GST_FLOW_OK;
 }
 
+/* The first input buffer is the first moment upstream's liveness is certain
+ * (decodebin exposes its pad late). A non-live, already buffered source needs
+ * no real-time wait for the lookahead: shorten the schedule if nothing has
+ * gone out yet, so the first frame is not held back for (current + future)
+ * frames. */
+static void
+live_refine_latency (GstDittoTalkingHead * self)
+{
+  GstClockTime latency = live_latency (self);
+  gboolean changed = FALSE;
+
+  g_mutex_lock (&self->lock);
+  self->live_latency_checked = TRUE;
+  if (self->live_thread && latency < self->live_latency
+      && (!GST_CLOCK_TIME_IS_VALID (self->live_start)
+          || self->next_out_frame == self->live_base_frame)) {
+    GST_INFO_OBJECT (self, "upstream is not live: latency %" GST_TIME_FORMAT
+        " instead of %" GST_TIME_FORMAT, GST_TIME_ARGS (latency),
+        GST_TIME_ARGS (self->live_latency));
+    self->live_latency = latency;
+    changed = TRUE;
+    if (self->live_clock_id)
+      gst_clock_id_unschedule (self->live_clock_id);
+    g_cond_broadcast (&self->cond);
+  }
+  g_mutex_unlock (&self->lock);
+  if (changed)
+    gst_element_post_message (GST_ELEMENT_CAST (self),
+        gst_message_new_latency (GST_OBJECT_CAST (self)));
+}
+
 static GstFlowReturn
 gst_ditto_talking_head_chain (GstPad * pad, GstObject * parent,
     GstBuffer * buffer)
@@ -1396,7 +1433,13 @@ gst_ditto_talking_head_chain (GstPad * pad, GstObject * parent,
     return GST_FLOW_NOT_NEGOTIATED;
   }
   bps = self->in_format == GST_AUDIO_FORMAT_F32LE ? 4 : 2;
-  g_mutex_unlock (&self->lock);
+  if (self->session_mode == GST_DITTO_MODE_LIVE && !self->live_latency_checked
+      && self->live_thread) {
+    g_mutex_unlock (&self->lock);
+    live_refine_latency (self);
+  } else {
+    g_mutex_unlock (&self->lock);
+  }
 
   gst_buffer_map (buffer, &map, GST_MAP_READ);
   n = map.size / bps;
@@ -1600,12 +1643,13 @@ live_thread_func (gpointer data)
       }
     }
 
+    /* A chunk starting at frame f is fed when frame f - extra must go out,
+     * less the compute allowance; for live input live_latency makes that the
+     * moment its lookahead has arrived (see live_latency()). */
     feed_from = self->chunker.next_frame;
-    t_feed = self->live_start + frame_time (feed_from + self->session_current +
-        self->session_future - self->live_base_frame) +
+    t_feed = self->live_start + frame_time (feed_from - self->live_base_frame) +
         (self->live_latency - LIVE_PROCESSING_ALLOWANCE -
-        frame_time (self->session_current + self->session_future +
-            self->extra_latency_frames));
+        frame_time (self->extra_latency_frames));
     t_out = self->live_start + frame_time (self->next_out_frame -
         self->live_base_frame) + self->live_latency;
     do_feed = !self->live_drained && t_feed <= t_out;
@@ -1659,6 +1703,7 @@ live_start_thread (GstDittoTalkingHead * self)
   g_mutex_lock (&self->lock);
   if (self->live_thread == NULL) {
     self->live_latency = latency;
+    self->live_latency_checked = FALSE;
     self->live_start = GST_CLOCK_TIME_NONE;
     self->live_running = TRUE;
     self->live_thread = g_thread_new ("dittolive", live_thread_func, self);

@@ -97,6 +97,7 @@ struct _GstDittoTalkingHead {
   GstClockTime live_start;         /* running time of frame live_base_frame */
   guint64 live_base_frame;
   GstClockTime live_latency;
+  gboolean live_latency_checked;   /* re-asked upstream at the first input */
   GstBuffer *last_video;
   gboolean live_drained;
   gint live_frames_since_feed;
