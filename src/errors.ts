@@ -14,15 +14,25 @@ export const ERROR_STATUS = {
   INVALID_SDP: 400,
   OFFER_MEDIA_MISSING: 400,
   NO_COMMON_CODEC: 400,
+  UPLOAD_INVALID: 400,
+  UPLOAD_FIELD_MISSING: 400,
+  MEDIA_DECODE_FAILED: 400,
+  IMAGE_TOO_LARGE: 400,
+  LIVE_AUDIO_INVALID: 400,
   // 404
   NOT_FOUND: 404,
   SESSION_NOT_FOUND: 404,
+  // 409: the resource exists but cannot do that
+  SESSION_NOT_LIVE: 409,
   // 413 / 415: rejected before the handler runs
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  UNSUPPORTED_MEDIA_FORMAT: 415,
   // 503: try again later
   AT_CAPACITY: 503,
   SHUTTING_DOWN: 503,
+  /** backend "ditto": the model's worker pool cannot be reached (not started, crashed, wrong socket) */
+  MODEL_UNAVAILABLE: 503,
   // 500: our fault (or GStreamer's)
   PIPELINE_START_FAILED: 500,
   INTERNAL: 500,

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { isAppError } from '../errors.js';
 import type { Command } from './command.js';
+import { doctorCommand } from './commands/doctor.js';
+import { renderCommand } from './commands/render.js';
 import { serveCommand } from './commands/serve.js';
 
 /** `ditto-gst <command> [options]`. New commands register here. */
-const COMMANDS: readonly Command[] = [serveCommand];
+const COMMANDS: readonly Command[] = [serveCommand, renderCommand, doctorCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

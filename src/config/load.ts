@@ -6,7 +6,7 @@ import { configOptions, valueFromText, type ConfigOption } from './options.js';
 import { configSchema, type ServerConfig } from './schema.js';
 
 /** Options whose values are filesystem paths: relative ones resolve against where they were given. */
-const PATH_OPTIONS = new Set(['pluginPath', 'media.dirs', 'uploadDir', 'pipelines.dir']);
+const PATH_OPTIONS = new Set(['pluginPath', 'media.dirs', 'uploadDir', 'pipelines.dir', 'worker.socket']);
 
 export interface ConfigSources {
   /** Parsed CLI flags by name without dashes, e.g. { "sessions-max": "4" }. */

@@ -58,7 +58,7 @@ export const configSchema = z.object({
       audioExtensions: z
         .array(extension)
         .min(1)
-        .default(['.wav', '.mp3', '.m4a', '.aac', '.flac', '.ogg', '.opus', '.webm'])
+        .default(['.wav', '.mp3', '.m4a', '.flac', '.ogg', '.aac', '.webm'])
         .describe('allowed audio_path extensions'),
       imageExtensions: z
         .array(extension)
@@ -227,6 +227,39 @@ export const configSchema = z.object({
         .describe('dittotalkinghead backend'),
     })
     .prefault({}),
+  worker: z
+    .object({
+      socket: z
+        .string()
+        .default('')
+        .describe('backend "ditto": socket of the Ditto worker pool (python3 -m ditto_worker.pool --socket); the server reserves workers on SOCKET.ctl'),
+      reserveTimeoutMs: z
+        .number()
+        .int()
+        .min(100)
+        .max(30000)
+        .default(2000)
+        .describe('backend "ditto": longest wait for the worker pool to answer a reservation or status request; no answer is 503 MODEL_UNAVAILABLE'),
+      reservationTtlS: z
+        .number()
+        .int()
+        .min(1)
+        .max(600)
+        .default(30)
+        .describe('backend "ditto": how long a reserved worker waits for its session\'s element to claim it before the pool takes it back'),
+      timeoutS: z
+        .number()
+        .min(0.1)
+        .max(3600)
+        .default(30)
+        .describe('backend "ditto": the element\'s worker-timeout, seconds without an answer from the worker before the session fails'),
+    })
+    .prefault({}),
+}).superRefine((c, ctx) => {
+  // The pool socket is what makes backend "ditto" work at all: refuse to start without it.
+  if (c.element.backend === 'ditto' && c.worker.socket === '') {
+    ctx.addIssue({ code: 'custom', path: ['worker', 'socket'], message: 'required when element.backend is "ditto" (the worker pool\'s socket)' });
+  }
 });
 
 export type ServerConfig = z.infer<typeof configSchema>;

@@ -4,8 +4,12 @@ import { createGstLoader, type GstLoader } from '../sessions/gst-api.js';
 import { loadPipelineCatalog, type PipelineCatalog } from '../sessions/pipeline-template.js';
 import errorHandling from './plugins/error-handling.js';
 import sessionsPlugin from './plugins/sessions.js';
+import uploadsPlugin from './plugins/uploads.js';
+import demoRoutes from './routes/demo.js';
+import liveAudioRoutes from './routes/live-audio.js';
 import metricsRoutes from './routes/metrics.js';
 import statusRoutes from './routes/status.js';
+import uploadRoutes from './routes/upload.js';
 import webrtcRoutes from './routes/webrtc.js';
 import './types.js';
 
@@ -40,6 +44,10 @@ export async function buildApp(config: ServerConfig, deps: AppDeps = {}): Promis
   await app.register(sessionsPlugin, { config, catalog, loadGst });
   await app.register(statusRoutes, { loadGstVersion: async () => (await loadGst()).gstVersion() });
   await app.register(metricsRoutes);
+  await app.register(uploadsPlugin, { config, loadGst });
   await app.register(webrtcRoutes);
+  await app.register(uploadRoutes);
+  await app.register(liveAudioRoutes);
+  await app.register(demoRoutes);
   return app;
 }

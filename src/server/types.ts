@@ -1,6 +1,8 @@
 import type { ServerConfig } from '../config/schema.js';
 import type { OfferService } from '../sessions/offer-service.js';
 import type { SessionManager } from '../sessions/session-manager.js';
+import type { UploadService } from '../uploads/upload-service.js';
+import type { DittoWorkerPool } from '../workers/worker-pool.js';
 import type { AppMetrics } from './metrics.js';
 
 declare module 'fastify' {
@@ -8,6 +10,9 @@ declare module 'fastify' {
     appConfig: ServerConfig;
     sessions: SessionManager;
     offers: OfferService;
+    /** The Ditto worker pool (backend "ditto"), null for other backends. */
+    workers: DittoWorkerPool | null;
     metrics: AppMetrics;
+    uploads: UploadService;
   }
 }

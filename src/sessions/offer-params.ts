@@ -13,12 +13,32 @@ export const offerPayloadSchema = z
   .object({
     sdp: z.string().min(1, 'sdp must not be empty'),
     type: z.literal('offer'),
-    audio_path: z.string().min(1),
+    /** Required for file audio; push and microphone sessions take their audio while they run. */
+    audio_path: z.string().min(1).optional(),
     source_path: z.string().min(1),
+    /**
+     * Where the session's speech comes from: "file" (audio_path, the predecessor's only mode and the default),
+     * "push" (PCM s16le 16 kHz mono or WAV chunks over GET /webrtc/sessions/:id/audio, a WebSocket).
+     */
+    audio_source: z.enum(['file', 'push']).optional(),
     setup_kwargs: z.record(z.string(), z.unknown()).nullish(),
     run_kwargs: z.record(z.string(), z.unknown()).nullish(),
   })
-  .loose();
+  .loose()
+  // The predecessor's rule (audio_path is required) holds for file sessions; `when` makes it report along
+  // with the other issues of the same payload, as a required field would.
+  .refine(
+    (v: unknown) => {
+      if (typeof v !== 'object' || v === null) return true;
+      const { audio_source: source, audio_path: path } = v as { audio_source?: unknown; audio_path?: unknown };
+      return !((source === undefined || source === 'file') && path === undefined);
+    },
+    {
+      path: ['audio_path'],
+      message: 'Invalid input: expected string, received undefined (required unless audio_source is "push")',
+      when: () => true,
+    },
+  );
 
 export type OfferPayload = z.infer<typeof offerPayloadSchema>;
 
@@ -45,7 +65,7 @@ export interface ResolvedOfferParams {
   warnings: ParamWarning[];
 }
 
-const KNOWN_TOP = new Set(['sdp', 'type', 'audio_path', 'source_path', 'setup_kwargs', 'run_kwargs']);
+const KNOWN_TOP = new Set(['sdp', 'type', 'audio_path', 'source_path', 'audio_source', 'setup_kwargs', 'run_kwargs']);
 const KNOWN_SETUP = new Set(['sampling_timesteps', 'online_mode']);
 const CHUNK_ALIASES = ['chunk_config', 'chunksize', 'chunk_cfg'] as const;
 const KNOWN_RUN = new Set<string>([...CHUNK_ALIASES, 'frame_scale', 'chunk_sleep_s', 'chunk_sleep_ms']);

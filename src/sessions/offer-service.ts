@@ -8,6 +8,8 @@ import { offerPayloadSchema, resolveOfferParams, type ParamWarning, type Session
 import { renderTemplate, type PipelineCatalog, type PipelineTemplate } from './pipeline-template.js';
 import { parseOffer, selectCodecs } from './sdp-offer.js';
 import type { SessionManager } from './session-manager.js';
+import { selectTemplates, type TemplateSelection } from './template-selection.js';
+import type { DittoWorkerPool } from '../workers/worker-pool.js';
 
 /**
  * POST /webrtc/offer without the HTTP: validate the predecessor's payload, resolve media paths, read the SDP,
@@ -35,6 +37,8 @@ export interface OfferServiceDeps {
   catalog: PipelineCatalog;
   sessions: SessionManager;
   loadGst: GstLoader;
+  /** backend "ditto": the worker pool every session reserves a worker from before its pipeline is built. */
+  workers?: DittoWorkerPool | null;
 }
 
 export function validationError(error: z.ZodError, what = 'request body'): AppError {
@@ -54,22 +58,19 @@ export class OfferService {
   }
 
   /**
-   * The configured templates whose elements all exist in this GStreamer installation (probed once), in the
-   * configured order of codec preference. A missing encoder disables its codec instead of failing offers later.
+   * The template for each codec whose elements all exist in this GStreamer installation (probed once), in the
+   * configured order of codec preference: the configured one, else the next usable one for the same codec
+   * (template-selection.ts). A missing encoder falls back or disables its codec instead of failing offers later.
    */
   usableTemplates(): Promise<Map<VideoCodec, PipelineTemplate>> {
     if (!this.usable) {
       this.usable = (async () => {
         const gst = await this.deps.loadGst();
-        const out = new Map<VideoCodec, PipelineTemplate>();
-        for (const codec of this.deps.config.pipelines.codecPreference) {
-          const t = this.deps.catalog.byCodec.get(codec);
-          if (!t) continue;
-          const missing = t.factories.filter((f) => !gst.hasElementFactory(f));
-          if (missing.length === 0) out.set(codec, t);
-          else this.onDisabled?.(t, missing);
-        }
-        return out;
+        // backend "ditto" binds each session to its reserved worker through {{backend_options}}.
+        const needs = this.deps.workers ? ['backend_options'] : [];
+        const selection = selectTemplates(this.deps.catalog, this.deps.config.pipelines.codecPreference, (f) => gst.hasElementFactory(f), needs);
+        this.onSelected?.(selection);
+        return selection.usable;
       })();
       this.usable.catch(() => {
         this.usable = null;
@@ -78,8 +79,8 @@ export class OfferService {
     return this.usable;
   }
 
-  /** Called when a template is unusable because elements are missing (the app logs it). */
-  onDisabled: ((t: PipelineTemplate, missing: string[]) => void) | null = null;
+  /** Called once templates are chosen, so the app can log fallbacks and disabled codecs. */
+  onSelected: ((selection: TemplateSelection) => void) | null = null;
 
   async answer(body: unknown): Promise<AnswerBody> {
     const parsed = offerPayloadSchema.safeParse(body);
@@ -111,31 +112,44 @@ export class OfferService {
     }
     const codecs = selectCodecs(media, [...templates.keys()]);
     const template = templates.get(codecs.video.codec)!;
-    const description = renderTemplate(template, {
-      audio_source: audioSource === 'push' ? 'live' : 'file',
-      audio_path: audioPath,
-      source_image: imagePath,
-      frame_scale: params.frame_scale,
-      sampling_timesteps: params.sampling_timesteps,
-      chunk_config: params.chunk_config,
-      chunk_sleep: params.chunk_sleep_s,
-      backend: this.deps.config.element.backend,
-      video_pt: codecs.video.pt,
-      audio_pt: codecs.audio.pt,
-      ...randomSsrcs(),
-      webrtc_latency: this.deps.config.pipelines.webrtcLatencyMs,
-      h264_profile_level_id: codecs.video.profileLevelId,
-    });
     const id = this.deps.sessions.newId();
-    const { answer } = await this.deps.sessions.create({
-      id,
-      description,
-      offerSdp: payload.sdp,
-      pipelineName: template.name,
-      codecs,
-      params,
-      audioSource,
-    });
+    // backend "ditto": hold a worker before building anything (503 AT_CAPACITY / MODEL_UNAVAILABLE otherwise).
+    const worker = this.deps.workers ? await this.deps.workers.reserve(id) : null;
+    let answer: string;
+    try {
+      const description = renderTemplate(template, {
+        audio_source: audioSource === 'push' ? 'live' : 'file',
+        audio_path: audioPath,
+        source_image: imagePath,
+        frame_scale: params.frame_scale,
+        sampling_timesteps: params.sampling_timesteps,
+        chunk_config: params.chunk_config,
+        chunk_sleep: params.chunk_sleep_s,
+        backend: this.deps.config.element.backend,
+        video_pt: codecs.video.pt,
+        audio_pt: codecs.audio.pt,
+        ...randomSsrcs(),
+        webrtc_latency: this.deps.config.pipelines.webrtcLatencyMs,
+        h264_profile_level_id: codecs.video.profileLevelId,
+        worker: worker ? { socket: worker.socket, ticket: worker.ticket, timeoutS: worker.timeoutS } : null,
+      });
+      const started = await this.deps.sessions.create({
+        id,
+        description,
+        offerSdp: payload.sdp,
+        pipelineName: template.name,
+        codecs,
+        params,
+        audioSource,
+      });
+      answer = started.answer;
+      // Cancels the reservation if the session ends before its element claimed the worker.
+      if (worker) started.session.once('closed', () => void this.deps.workers!.release(id));
+    } catch (e) {
+      // The element never claimed the worker: give it back now rather than when the reservation expires.
+      if (worker) void this.deps.workers!.release(id);
+      throw e;
+    }
     return {
       sdp: answer,
       type: 'answer',

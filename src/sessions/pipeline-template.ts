@@ -32,6 +32,17 @@ export interface TemplateValues {
   webrtc_latency: number;
   /** Offered H.264 profile-level-id (6 hex digits), null for other codecs. */
   h264_profile_level_id: string | null;
+  /** backend "ditto": the worker reserved for this session ({{backend_options}}); absent for other backends. */
+  worker?: DittoWorkerOptions | null;
+}
+
+/** The element properties that bind a session to the worker the server reserved for it. */
+export interface DittoWorkerOptions {
+  socket: string;
+  /** The pool's reservation ticket (hex). */
+  ticket: string;
+  /** worker-timeout, seconds. */
+  timeoutS: number;
 }
 
 /** Name of the appsrc in the "live" audio fragment, for AppSrc.push(). */
@@ -111,6 +122,17 @@ const RENDERERS: Record<string, (v: TemplateValues) => string> = {
   video_ssrc: (v) => ssrc('video_ssrc', v.video_ssrc),
   audio_ssrc: (v) => ssrc('audio_ssrc', v.audio_ssrc),
   webrtc_latency: (v) => finite('webrtc_latency', v.webrtc_latency, true),
+  // Backend-specific element properties: empty unless a worker was reserved, so one template serves every backend.
+  backend_options: (v) => {
+    if (!v.worker) return '';
+    if (v.backend !== 'ditto') throw new AppError('INTERNAL', `a worker reservation was given to backend ${v.backend}`);
+    if (!/^[0-9a-f]{8,64}$/i.test(v.worker.ticket)) throw new AppError('INTERNAL', `worker ticket ${v.worker.ticket} is not hex`);
+    return [
+      `worker-socket=${quoteLaunchString(v.worker.socket)}`,
+      `worker-ticket=${v.worker.ticket}`,
+      `worker-timeout=${finite('worker_timeout', v.worker.timeoutS, false)}`,
+    ].join(' ');
+  },
   h264_level: (v) => `(string)${h264Level(profileLevelId(v.h264_profile_level_id))}`,
   h264_rtp_caps: (v) => quoteLaunchString(`application/x-rtp,profile-level-id=(string)${profileLevelId(v.h264_profile_level_id)}`),
 };

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Pipeline, WebRtcBin } from '../gst/index.js';
+import type { AppSrc, Pipeline, WebRtcBin } from '../gst/index.js';
 import type {
   IceConfig,
   PipelineEvents,
@@ -10,6 +10,7 @@ import type {
 } from '../gst/types.js';
 import { AppError } from '../errors.js';
 import { gstErrorCode, type GstApi } from './gst-api.js';
+import { LIVE_AUDIO_APPSRC, PUSH_PCM_CAPS } from './pipeline-template.js';
 import type { Logger } from './logger.js';
 import type { SessionParams } from './offer-params.js';
 import type { CodecSelection } from './sdp-offer.js';
@@ -60,6 +61,8 @@ export interface SessionSpec {
   pipelineName: string;
   codecs: CodecSelection;
   params: SessionParams;
+  /** "push": the graph's audio comes from the appsrc LIVE_AUDIO_APPSRC, fed by pushAudio(). Default "file". */
+  audioSource?: 'file' | 'push';
 }
 
 export interface SessionContext {
@@ -98,6 +101,10 @@ export interface SessionSnapshot {
   latency_ms: number | null;
   close_reason: CloseReason | null;
   close_detail: string | null;
+  audio_source: 'file' | 'push';
+  /** Push sessions: seconds of audio pushed (as S16 16 kHz mono equivalent bytes / 32000) and interrupts. */
+  pushed_audio_s?: number;
+  interrupts?: number;
 }
 
 export interface SessionDetail extends SessionSnapshot {
@@ -133,6 +140,10 @@ export class Session extends EventEmitter<SessionEvents> {
   private closeReason: CloseReason | null = null;
   private closeDetail: string | null = null;
   private readonly log: Logger;
+  private audioIn: AppSrc | null = null;
+  private audioInCaps = PUSH_PCM_CAPS;
+  private pushedBytes = 0;
+  private interrupts = 0;
 
   private constructor(
     private readonly spec: SessionSpec,
@@ -164,6 +175,37 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
+  get audioSource(): 'file' | 'push' {
+    return this.spec.audioSource ?? 'file';
+  }
+
+  /**
+   * Live audio (audio_source "push"): queues raw samples in the graph's appsrc. `caps` describes them
+   * (default S16LE 16 kHz mono); a change is sent in-band and the converters after the appsrc follow it.
+   * Returns false once the session no longer takes audio.
+   */
+  pushAudio(data: Buffer, caps: string = PUSH_PCM_CAPS): boolean {
+    if (!this.audioIn || this.closing) return false;
+    if (caps !== this.audioInCaps) {
+      this.audioIn.set('caps', caps);
+      this.audioInCaps = caps;
+    }
+    const ok = this.audioIn.push(data);
+    if (ok) this.pushedBytes += data.length;
+    return ok;
+  }
+
+  /** Drops audio queued in the element and returns the face to idle (push sessions). */
+  interrupt(): void {
+    if (this.audioSource !== 'push') {
+      throw new AppError('SESSION_NOT_LIVE', `session ${this.id} plays a file: only push sessions can be interrupted`, { details: { session_id: this.id } });
+    }
+    if (!this.pipeline || this.closing) return;
+    this.pipeline.element('ditto').set('interrupt', true);
+    this.interrupts++;
+    this.log.info({ interrupts: this.interrupts }, 'audio interrupted');
+  }
+
   get state(): SessionState {
     return this.stateValue;
   }
@@ -185,6 +227,7 @@ export class Session extends EventEmitter<SessionEvents> {
     pipeline.on('warning', this.onPipelineWarning);
     pipeline.on('eos', this.onEos);
     pipeline.on('element', this.onElement);
+    if (this.audioSource === 'push') this.audioIn = pipeline.appsrc(LIVE_AUDIO_APPSRC);
     const webrtc = pipeline.webrtc('webrtc', this.ctx.ice);
     this.webrtc = webrtc;
     webrtc.on('connection-state', this.onConnectionState);
@@ -375,6 +418,8 @@ export class Session extends EventEmitter<SessionEvents> {
       latency_ms: latency,
       close_reason: this.closeReason,
       close_detail: this.closeDetail,
+      audio_source: this.audioSource,
+      ...(this.audioSource === 'push' ? { pushed_audio_s: this.pushedBytes / 32000, interrupts: this.interrupts } : {}),
     };
   }
 
@@ -423,6 +468,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.connectTimer = this.graceTimer = this.eosTimer = null;
     const level = FAILURE_REASONS.has(reason) ? 'warn' : 'info';
     this.log[level]({ reason, detail, age_s: (Date.now() - this.createdAt) / 1000 }, 'closing session');
+    this.audioIn = null;
     const pipeline = this.pipeline;
     if (pipeline) {
       pipeline.off('error', this.onPipelineError);

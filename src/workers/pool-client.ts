@@ -12,6 +12,8 @@
  *   const r = await pool.reserve(30);          // AppError AT_CAPACITY (503, retryAfterS) when exhausted
  *   // element: backend=ditto worker-socket=/run/ditto/pool.sock worker-ticket=${r.ticket}
  *   await pool.cancel(r.ticket);               // when the offer fails before the element claimed it
+ *
+ * No pool at the path, or no answer in time: AppError MODEL_UNAVAILABLE (503 with Retry-After).
  */
 import { createConnection } from 'node:net';
 import { AppError } from '../errors.js';
@@ -53,6 +55,8 @@ export interface Reservation {
 export interface PoolClientOptions {
   /** per request, default 2000 */
   timeoutMs?: number;
+  /** Retry-After of MODEL_UNAVAILABLE (pool unreachable or silent), default 5 */
+  retryAfterS?: number;
 }
 
 type Reply = { ok: true; [k: string]: unknown } | { ok: false; code: string; message: string; retry_after_s?: number; status?: PoolStatus };
@@ -60,10 +64,12 @@ type Reply = { ok: true; [k: string]: unknown } | { ok: false; code: string; mes
 export class PoolClient {
   readonly path: string;
   private readonly timeoutMs: number;
+  private readonly retryAfterS: number;
 
   constructor(controlSocketPath: string, options: PoolClientOptions = {}) {
     this.path = controlSocketPath;
     this.timeoutMs = options.timeoutMs ?? 2000;
+    this.retryAfterS = options.retryAfterS ?? 5;
   }
 
   async status(): Promise<PoolStatus> {
@@ -113,8 +119,11 @@ export class PoolClient {
         if (err) reject(err);
         else resolve(reply as Reply);
       };
+      // No pool, or one that does not answer: the model is unavailable (503), not a bug of ours (500).
+      const unavailable = (message: string, pool: string, cause?: unknown): AppError =>
+        new AppError('MODEL_UNAVAILABLE', message, { retryAfterS: this.retryAfterS, details: { pool }, ...(cause === undefined ? {} : { cause }) });
       const timer = setTimeout(
-        () => done(new AppError('INTERNAL', `Ditto worker pool at ${this.path} did not answer within ${this.timeoutMs} ms`, { details: { pool: 'timeout' } })),
+        () => done(unavailable(`Ditto worker pool at ${this.path} did not answer within ${this.timeoutMs} ms`, 'timeout')),
         this.timeoutMs,
       );
       sock.setEncoding('utf8');
@@ -133,10 +142,8 @@ export class PoolClient {
           done(new AppError('INTERNAL', `Ditto worker pool at ${this.path} sent an invalid reply`, { cause: e, details: { pool: 'protocol' } }));
         }
       });
-      sock.on('error', (e: NodeJS.ErrnoException) =>
-        done(new AppError('INTERNAL', `Ditto worker pool unreachable at ${this.path}: ${e.code ?? e.message}`, { cause: e, details: { pool: 'unreachable' } })),
-      );
-      sock.on('close', () => done(new AppError('INTERNAL', `Ditto worker pool at ${this.path} closed the connection without an answer`, { details: { pool: 'protocol' } })));
+      sock.on('error', (e: NodeJS.ErrnoException) => done(unavailable(`Ditto worker pool unreachable at ${this.path}: ${e.code ?? e.message}`, 'unreachable', e)));
+      sock.on('close', () => done(unavailable(`Ditto worker pool at ${this.path} closed the connection without an answer`, 'closed')));
     });
   }
 }

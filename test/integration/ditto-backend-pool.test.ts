@@ -85,6 +85,6 @@ t.test('a busy worker counts as busy and the pool answers while it works', async
 t.test('unreachable pool and bad replies are AppErrors', async (t) => {
   const c = new PoolClient(join(tmp.dir, 'none.ctl'), { timeoutMs: 500 });
   const e = await c.status().catch((err: unknown) => err);
-  t.match(e, { code: 'INTERNAL', details: { pool: 'unreachable' } });
+  t.match(e, { code: 'MODEL_UNAVAILABLE', status: 503, retryAfterS: 5, details: { pool: 'unreachable' } });
   t.match((e as Error).message, /unreachable at .*none\.ctl: ENOENT/);
 });

@@ -110,7 +110,7 @@ t.test('400 for media paths', async (t) => {
   }
   const r = await post(offerPayload(OFFER, { audio_path: 'notes.txt' }));
   t.equal(r.json().error.message, 'Unsupported audio extension: .txt', "the predecessor's message text");
-  t.match(r.json().error.details, { field: 'audio_path', allowed: ['.wav', '.mp3', '.m4a', '.flac', '.ogg'] });
+  t.match(r.json().error.details, { field: 'audio_path', allowed: ['.wav', '.mp3', '.m4a', '.flac', '.ogg', '.aac', '.webm'] });
 });
 
 t.test('400 for offers we cannot answer (never an abort)', async (t) => {

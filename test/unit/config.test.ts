@@ -93,3 +93,16 @@ t.test('CLI argument parsing', async (t) => {
   t.same(parseArgs(['serve', '--', '--port']).positionals, ['--port']);
   t.throws(() => parseArgs(['--=1']));
 });
+
+t.test('worker pool settings (backend "ditto"): DITTO_WORKER_SOCKET, required with that backend', async (t) => {
+  const d = loadConfig({ env: {} });
+  t.same(d.worker, { socket: '', reserveTimeoutMs: 2000, reservationTtlS: 30, timeoutS: 30 });
+  const c = loadConfig({ env: { DITTO_ELEMENT_BACKEND: 'ditto', DITTO_WORKER_SOCKET: 'run/pool.sock', DITTO_WORKER_RESERVATION_TTL_S: '10' }, cwd: '/srv' });
+  t.equal(c.worker.socket, '/srv/run/pool.sock', 'the same variable the element falls back to; relative to where it was given');
+  t.equal(c.worker.reservationTtlS, 10);
+  t.throws(() => loadConfig({ env: { DITTO_ELEMENT_BACKEND: 'ditto' } }), {
+    code: 'CONFIG_INVALID',
+    message: /worker\.socket \(default\): required when element\.backend is "ditto"/,
+  });
+  t.throws(() => loadConfig({ env: { DITTO_WORKER_SOCKET: '/x', DITTO_WORKER_RESERVE_TIMEOUT_MS: '10' } }), { code: 'CONFIG_INVALID', message: /worker\.reserveTimeoutMs \(env DITTO_WORKER_RESERVE_TIMEOUT_MS\)/ });
+});

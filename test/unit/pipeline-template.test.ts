@@ -132,3 +132,20 @@ t.test('a user adds a template file without code changes; config picks it per co
   writeFileSync(join(dir, 'broken.pipeline'), '# codec: VP8\nfakesrc ! {{oops}}\n');
   t.throws(() => loadPipelineCatalog(dir, { VP8: 'vp8.pipeline' }), { code: 'PIPELINE_TEMPLATE_INVALID', message: /broken\.pipeline/ }, 'a broken file stops loading');
 });
+
+t.test('{{backend_options}}: empty for builtin, the reserved worker for backend "ditto", never free text', async (t) => {
+  const catalog = loadPipelineCatalog(PIPELINES, { VP8: 'vp8.pipeline' });
+  const vp8 = catalog.byCodec.get('VP8')!;
+  t.ok(vp8.placeholders.has('backend_options'));
+  const builtin = renderTemplate(vp8, values);
+  t.match(builtin, /backend=builtin\s+source-image=/, 'nothing added for builtin');
+  t.notMatch(builtin, /worker-/);
+  const worker = { socket: '/run/ditto/pool "x".sock', ticket: '0123456789abcdef01234567', timeoutS: 12.5 };
+  const ditto = renderTemplate(vp8, { ...values, backend: 'ditto', worker });
+  t.match(ditto, 'backend=ditto worker-socket="/run/ditto/pool \\"x\\".sock" worker-ticket=0123456789abcdef01234567 worker-timeout=12.5 source-image=');
+  const sorted = (a: string[]) => [...a].sort();
+  t.same(sorted(launchFactories(ditto)), sorted(launchFactories(builtin)), 'no new element appears');
+  t.throws(() => renderTemplate(vp8, { ...values, backend: 'ditto', worker: { ...worker, ticket: 'ab12 ! fakesink' } }), { code: 'INTERNAL' });
+  t.throws(() => renderTemplate(vp8, { ...values, backend: 'builtin', worker }), { code: 'INTERNAL' }, 'a reservation only goes to backend "ditto"');
+  t.throws(() => renderTemplate(vp8, { ...values, backend: 'ditto', worker: { ...worker, socket: 'a\nb' } }), { code: 'VALIDATION_FAILED' });
+});

@@ -188,6 +188,27 @@ function flatten(obj, prefix = '') {
   return out;
 }
 
+// Uploads: the server checks the file by content and answers the name the offer takes as it is.
+async function upload(field, input, target) {
+  const file = input.files?.[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append(field, file);
+  setStatus(`uploading ${file.name}…`);
+  const res = await fetch('/upload', { method: 'POST', body: form });
+  const body = await res.json();
+  if (!res.ok) {
+    setStatus(`${body.error?.code ?? res.status}: ${body.error?.message ?? 'upload refused'}`, true);
+    input.value = '';
+    return;
+  }
+  $(target).value = field === 'audio' ? body.audio_path : body.source_path;
+  setStatus(`uploaded ${file.name}`);
+}
+
+$('source_file').addEventListener('change', () => upload('source', $('source_file'), 'source_path').catch((e) => setStatus(String(e), true)));
+$('audio_file').addEventListener('change', () => upload('audio', $('audio_file'), 'audio_path').catch((e) => setStatus(String(e), true)));
+
 loadConfig().then((cfg) => {
   $('start').addEventListener('click', () => start(cfg).catch((err) => { setStatus(String(err), true); stop(); }));
   $('stop').addEventListener('click', () => { stop(); setStatus('stopped'); });

@@ -5,6 +5,7 @@ import type { GstLoader } from '../../sessions/gst-api.js';
 import { OfferService } from '../../sessions/offer-service.js';
 import type { PipelineCatalog } from '../../sessions/pipeline-template.js';
 import { SessionManager } from '../../sessions/session-manager.js';
+import { DittoWorkerPool } from '../../workers/worker-pool.js';
 import { createMetrics } from '../metrics.js';
 
 export interface SessionsPluginOptions {
@@ -34,9 +35,20 @@ export default fp<SessionsPluginOptions>(
       loadGst,
       logger: app.log,
     });
-    const offers = new OfferService({ config, catalog, sessions, loadGst });
-    offers.onDisabled = (t, missing) =>
-      app.log.warn({ pipeline: t.name, codec: t.codec, missing }, `pipeline ${t.name} disabled: missing GStreamer elements ${missing.join(', ')}`);
+    // backend "ditto": every session takes a worker of the warm pool (reserved before its pipeline is built).
+    const workers = config.element.backend === 'ditto' ? new DittoWorkerPool(config.worker, app.log, config.sessions.retryAfterS) : null;
+    const offers = new OfferService({ config, catalog, sessions, loadGst, workers });
+    offers.onSelected = ({ fallbacks, disabled }) => {
+      for (const f of fallbacks) {
+        app.log.warn(
+          { codec: f.codec, configured: f.configured.template, missing: f.configured.missing, used: f.used },
+          `${f.codec}: ${f.configured.template} needs ${f.configured.missing.join(', ')} (not available here); using ${f.used} instead`,
+        );
+      }
+      for (const d of disabled) {
+        app.log.warn({ codec: d.codec, tried: d.tried }, `${d.codec} disabled: no usable pipeline (${d.tried.map((x) => `${x.template} needs ${x.missing.join(', ')}`).join('; ')})`);
+      }
+    };
     sessions.on('opened', (s) => app.log.info({ session_id: s.id, sessions: sessions.size }, 'session opened'));
     sessions.on('closed', (s, { reason, detail }) =>
       app.log.info({ session_id: s.id, reason, detail, sessions: sessions.size }, 'session closed'),
@@ -44,7 +56,8 @@ export default fp<SessionsPluginOptions>(
     app.decorate('appConfig', config);
     app.decorate('sessions', sessions);
     app.decorate('offers', offers);
-    app.decorate('metrics', createMetrics(sessions));
+    app.decorate('workers', workers);
+    app.decorate('metrics', createMetrics(sessions, workers));
     // Graceful shutdown: app.close() (SIGTERM in the CLI) ends every session and waits for the pipelines.
     app.addHook('onClose', async () => {
       await sessions.closeAll('shutdown');

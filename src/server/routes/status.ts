@@ -16,6 +16,8 @@ export default async function statusRoutes(app: FastifyInstance, opts: { loadGst
       metrics: 'GET /metrics',
     },
     sessions: { active: app.sessions.size, max: app.sessions.capacity },
+    backend: app.appConfig.element.backend,
+    ...(app.workers ? { pool: await app.workers.report() } : {}),
   }));
 
   app.get('/healthz', async (request, reply) => {

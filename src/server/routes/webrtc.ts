@@ -17,11 +17,16 @@ export default async function webrtcRoutes(app: FastifyInstance) {
     return reply.status(200).send(answer);
   });
 
-  app.get('/webrtc/sessions', async () => ({
-    sessions: app.sessions.list().map((s) => s.snapshot()),
-    active: app.sessions.size,
-    max: app.sessions.capacity,
-  }));
+  app.get('/webrtc/sessions', async () => {
+    const workers = app.workers;
+    return {
+      // backend "ditto": which pool worker serves each session
+      sessions: app.sessions.list().map((s) => (workers ? { ...s.snapshot(), ditto_worker: workers.workerOf(s.id) } : s.snapshot())),
+      active: app.sessions.size,
+      max: app.sessions.capacity,
+      ...(workers ? { pool: await workers.report() } : {}),
+    };
+  });
 
   app.get('/webrtc/sessions/:id', async (request) => {
     const { id } = parseRequest(sessionParams, request.params, 'path parameters');

@@ -1,0 +1,97 @@
+import websocket from '@fastify/websocket';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { AppError, isAppError } from '../../errors.js';
+import { parseAudioChunk, slices } from '../../live-audio/audio-chunk.js';
+import type { Session } from '../../sessions/session.js';
+import { parseRequest } from '../validate.js';
+
+/**
+ * Live audio for sessions offered with audio_source "push" (a TTS or LLM voice front end):
+ *  - GET /webrtc/sessions/:id/audio upgrades to a WebSocket. Binary messages are audio: raw PCM s16le 16 kHz
+ *    mono, or WAV chunks (any PCM/float format; converted in the graph). Each is answered with a text
+ *    message {"type":"queued","duration_s","pushed_s"}; a bad one with {"type":"error","error":{code,message}}
+ *    (the socket stays open). Text message {"type":"interrupt"} is the same as POST .../interrupt.
+ *  - POST /webrtc/sessions/:id/interrupt drops the queued audio: the face returns to idle at once.
+ * Between utterances the element animates silence; the stream never stops. The socket closes when the
+ * session ends.
+ */
+
+const sessionParams = z.object({ id: z.string().min(1).max(128) });
+const controlMessage = z.object({ type: z.literal('interrupt') });
+
+export default async function liveAudioRoutes(app: FastifyInstance) {
+  await app.register(websocket, { options: { maxPayload: app.appConfig.liveAudio.maxMessageBytes } });
+
+  const pushSession = (params: unknown): Session => {
+    const { id } = parseRequest(sessionParams, params, 'path parameters');
+    const session = app.sessions.get(id);
+    if (session.audioSource !== 'push') {
+      throw new AppError('SESSION_NOT_LIVE', `session ${id} plays a file: offer with audio_source "push" to send audio`, {
+        details: { session_id: id, audio_source: session.audioSource },
+      });
+    }
+    return session;
+  };
+
+  app.post('/webrtc/sessions/:id/interrupt', async (request) => {
+    const session = pushSession(request.params);
+    session.interrupt();
+    return { session_id: session.id, interrupted: true };
+  });
+
+  app.get(
+    '/webrtc/sessions/:id/audio',
+    {
+      websocket: true,
+      // Refusals happen before the upgrade, as ordinary HTTP answers in the one error shape.
+      preValidation: async (request) => {
+        pushSession(request.params);
+      },
+    },
+    (socket, request) => {
+      const session = pushSession(request.params);
+      const log = request.log.child({ session_id: session.id });
+      let pushedS = 0;
+      const send = (msg: unknown) => {
+        if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(msg));
+      };
+      const fail = (e: unknown) => {
+        const err = isAppError(e) ? e : new AppError('INTERNAL', 'internal server error', { cause: e });
+        if (!isAppError(e)) log.error({ err: e }, 'live audio failed');
+        send({ type: 'error', ...err.toJSON() });
+      };
+      const onClosed = () => socket.close(1001, 'session ended');
+      session.once('closed', onClosed);
+      socket.on('close', () => session.off('closed', onClosed));
+      socket.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+        try {
+          if (!isBinary) {
+            const parsed = controlMessage.safeParse(safeJson(data.toString()));
+            if (!parsed.success) throw new AppError('LIVE_AUDIO_INVALID', 'text messages must be {"type":"interrupt"}; audio goes in binary messages');
+            session.interrupt();
+            send({ type: 'interrupted' });
+            return;
+          }
+          const chunk = parseAudioChunk(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+          for (const slice of slices(chunk)) {
+            if (!session.pushAudio(slice, chunk.caps)) throw new AppError('SESSION_NOT_LIVE', 'the session no longer takes audio');
+          }
+          pushedS += chunk.durationS;
+          send({ type: 'queued', duration_s: chunk.durationS, pushed_s: pushedS });
+        } catch (e) {
+          fail(e);
+        }
+      });
+      log.info({}, 'live audio socket open');
+    },
+  );
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

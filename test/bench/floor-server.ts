@@ -1,0 +1,79 @@
+/**
+ * The benchmark's floor: the same session graph as the server builds (same template, same element, same
+ * encoders, same webrtcbin), answered by a bare node:http handler straight on the addon — no Fastify, no
+ * validation, no session manager, no stats. What the real server costs above this is our controller.
+ *
+ *   node dist/test/bench/floor-server.js <port>      POST /offer {sdp} -> {sdp, id}; DELETE /offer/<id>
+ */
+import { createServer } from 'node:http';
+import { randomInt } from 'node:crypto';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/load.js';
+import { Pipeline } from '../../src/gst/index.js';
+import { loadTemplate, renderTemplate } from '../../src/sessions/pipeline-template.js';
+import { parseOffer, selectCodecs } from '../../src/sessions/sdp-offer.js';
+
+const config = loadConfig({ env: process.env as Record<string, string> });
+process.env['GST_PLUGIN_PATH'] = [config.pluginPath, process.env['GST_PLUGIN_PATH']].filter(Boolean).join(':');
+const media = config.media.dirs[0]!;
+const templates = new Map([
+  ['VP8', loadTemplate(join(config.pipelines.dir, config.pipelines.vp8))],
+  ['H264', loadTemplate(join(config.pipelines.dir, config.pipelines.h264))],
+] as const);
+const pipelines = new Map<string, Pipeline>();
+
+async function answer(offer: string): Promise<{ sdp: string; id: string }> {
+  const codecs = selectCodecs(parseOffer(offer), ['VP8', 'H264']);
+  const description = renderTemplate(templates.get(codecs.video.codec)!, {
+    audio_source: 'file',
+    audio_path: join(media, 'speech.wav'),
+    source_image: join(media, 'portrait.jpg'),
+    frame_scale: 1,
+    sampling_timesteps: config.element.samplingTimesteps,
+    chunk_config: config.element.chunkConfig as [number, number, number],
+    chunk_sleep: 0,
+    backend: 'builtin',
+    video_pt: codecs.video.pt,
+    audio_pt: codecs.audio.pt,
+    video_ssrc: randomInt(1, 0x7fffffff),
+    audio_ssrc: randomInt(0x7fffffff, 0xffffffff),
+    webrtc_latency: config.pipelines.webrtcLatencyMs,
+    h264_profile_level_id: codecs.video.profileLevelId,
+  });
+  const id = String(randomInt(1, 2 ** 47));
+  const pipeline = Pipeline.launch(description, { name: `floor-${id}` });
+  pipelines.set(id, pipeline);
+  const webrtc = pipeline.webrtc('webrtc', { localAddresses: ['127.0.0.1'] });
+  await pipeline.setState('playing');
+  return { sdp: await webrtc.answer(offer, { capsWaitMs: 0 }), id };
+}
+
+const server = createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method === 'POST' && req.url === '/offer') {
+      const { sdp } = JSON.parse(Buffer.concat(chunks).toString()) as { sdp: string };
+      answer(sdp).then((a) => reply(200, a), (e: Error) => reply(500, { error: e.message }));
+    } else if (req.method === 'DELETE' && req.url?.startsWith('/offer/')) {
+      const id = req.url.slice('/offer/'.length);
+      const p = pipelines.get(id);
+      pipelines.delete(id);
+      void (p?.close() ?? Promise.resolve()).then(() => reply(204, null));
+    } else {
+      reply(404, { error: 'not found' });
+    }
+  });
+});
+
+server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => {
+  const addr = server.address();
+  console.log(JSON.stringify({ listening: typeof addr === 'object' && addr ? addr.port : null }));
+});
+process.on('SIGTERM', () => {
+  void Promise.all([...pipelines.values()].map((p) => p.close())).then(() => process.exit(0));
+});

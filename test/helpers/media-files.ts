@@ -1,0 +1,74 @@
+/**
+ * Real media files made at test time with gst-launch-1.0 (every format POST /upload accepts), and a
+ * multipart/form-data body builder for inject().
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+
+const AUDIO = 'audiotestsrc num-buffers=10 samplesperbuffer=1600 wave=sine ! audio/x-raw,rate=16000,channels=1 ! audioconvert ! audioresample';
+
+/** Encoder tail per audio format (file extension -> launch fragment after AUDIO). */
+export const AUDIO_FORMATS: Record<string, { file: string; tail: string }> = {
+  wav: { file: 'a.wav', tail: 'wavenc' },
+  mp3: { file: 'a.mp3', tail: 'lamemp3enc ! id3v2mux' },
+  m4a: { file: 'a.m4a', tail: 'avenc_aac ! mp4mux' },
+  aac: { file: 'a.aac', tail: 'avenc_aac ! aacparse ! audio/mpeg,stream-format=adts' },
+  flac: { file: 'a.flac', tail: 'flacenc' },
+  'ogg-vorbis': { file: 'v.ogg', tail: 'vorbisenc ! oggmux' },
+  'ogg-opus': { file: 'o.ogg', tail: 'opusenc ! oggmux' },
+  webm: { file: 'o.webm', tail: 'opusenc ! webmmux' },
+};
+
+export const IMAGE_FORMATS: Record<string, { file: string; tail: string }> = {
+  png: { file: 'i.png', tail: 'pngenc' },
+  jpeg: { file: 'i.jpg', tail: 'jpegenc' },
+  webp: { file: 'i.webp', tail: 'webpenc' },
+};
+
+function launch(description: string): void {
+  execFileSync('gst-launch-1.0', ['-q', ...description.split(' ')], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20000 });
+}
+
+export function makeAudio(dir: string, format: string): string {
+  const f = AUDIO_FORMATS[format]!;
+  const path = join(dir, f.file);
+  launch(`${AUDIO} ! ${f.tail} ! filesink location=${path}`);
+  return path;
+}
+
+export function makeImage(dir: string, format: string, width = 96, height = 64): string {
+  const f = IMAGE_FORMATS[format]!;
+  const path = join(dir, f.file);
+  launch(`videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,width=${width},height=${height} ! videoconvert ! ${f.tail} ! filesink location=${path}`);
+  return path;
+}
+
+export interface FilePart {
+  field: string;
+  filename: string;
+  contentType?: string;
+  data: Buffer;
+}
+
+/** A multipart/form-data request body; file parts in the order given. */
+export function multipart(parts: (FilePart | { field: string; value: string })[]): { payload: Buffer; headers: Record<string, string> } {
+  const boundary = '----ditto' + randomBytes(8).toString('hex');
+  const chunks: Buffer[] = [];
+  for (const p of parts) {
+    if ('data' in p) {
+      chunks.push(
+        Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="${p.field}"; filename="${p.filename}"\r\n` +
+            `Content-Type: ${p.contentType ?? 'application/octet-stream'}\r\n\r\n`,
+        ),
+        p.data,
+        Buffer.from('\r\n'),
+      );
+    } else {
+      chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${p.field}"\r\n\r\n${p.value}\r\n`));
+    }
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+}
