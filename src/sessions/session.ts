@@ -278,6 +278,11 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private readonly onPipelineError = (e: PipelineEvents['error'][0]) => {
+    // Elements stopping under a closing session report it as an error: expected, not news.
+    if (this.closing) {
+      this.log.debug({ source: e.source, debug: e.debug }, `pipeline error while closing: ${e.message}`);
+      return;
+    }
     this.log.error({ source: e.source, domain: e.domain, code: e.code, debug: e.debug }, `pipeline error: ${e.message}`);
     void this.close('pipeline-error', `${e.source}: ${e.message}`);
   };
@@ -471,7 +476,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.audioIn = null;
     const pipeline = this.pipeline;
     if (pipeline) {
-      pipeline.off('error', this.onPipelineError);
+      // The error listener stays until close() resolves (no events come after that): an error posted while
+      // the graph stops must still have a listener, or the GStreamer layer reports it as unhandled.
       pipeline.off('warning', this.onPipelineWarning);
       pipeline.off('eos', this.onEos);
       pipeline.off('element', this.onElement);
@@ -483,6 +489,7 @@ export class Session extends EventEmitter<SessionEvents> {
       } catch (e) {
         this.log.error({ err: e }, 'pipeline close failed');
       }
+      pipeline.off('error', this.onPipelineError);
     }
     this.stateValue = 'closed';
     this.emit('state', 'closed');

@@ -52,7 +52,10 @@ t.teardown(async () => {
 t.test('one session: Chromium decodes 25 fps video of the portrait and receives audio', async (t) => {
   const { rx, sessionId, answer } = await startSession(base, browser);
   t.match(answer.sdp, /a=sendonly/, 'the answer sends media');
-  t.match(answer.sdp, /a=msid:/, 'the answer carries stream ids for lip sync');
+  // Chrome lip-syncs tracks of one stream: both m-lines must name the same msid stream on their ssrc lines.
+  const streams = [...answer.sdp.matchAll(/a=ssrc:\d+ msid:(\S+) \S+/g)].map((m) => m[1]);
+  t.equal(streams.length, 2, 'video and audio carry ssrc msid lines');
+  t.equal(streams[0], streams[1], 'video and audio belong to one stream, for lip sync');
 
   const first = await rx.waitFor((s) => (s.video?.framesDecoded ?? 0) >= 10 && (s.audio?.totalSamplesReceived ?? 0) > 0, {
     timeoutMs: 20_000,

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../../config/schema.js';
 import type { GstLoader } from '../../sessions/gst-api.js';
 import { OfferService } from '../../sessions/offer-service.js';
+import { prewarmElements } from '../../sessions/prewarm.js';
 import type { PipelineCatalog } from '../../sessions/pipeline-template.js';
 import { SessionManager } from '../../sessions/session-manager.js';
 import { DittoWorkerPool } from '../../workers/worker-pool.js';
@@ -58,6 +59,17 @@ export default fp<SessionsPluginOptions>(
     app.decorate('offers', offers);
     app.decorate('workers', workers);
     app.decorate('metrics', createMetrics(sessions, workers));
+    // Once serving, take the one-off costs of GStreamer (plugin loading, the DTLS certificate) before the first
+    // viewer does. A failure here only costs that viewer the time; the first offer reports any real problem.
+    app.addHook('onListen', async () => {
+      const started = performance.now();
+      try {
+        const factories = await prewarmElements(await loadGst(), catalog.byCodec.values());
+        app.log.info({ elements: factories.length, ms: Math.round(performance.now() - started) }, 'GStreamer warmed up');
+      } catch (err) {
+        app.log.warn({ err }, 'GStreamer warm-up failed');
+      }
+    });
     // Graceful shutdown: app.close() (SIGTERM in the CLI) ends every session and waits for the pipelines.
     app.addHook('onClose', async () => {
       await sessions.closeAll('shutdown');
