@@ -1,4 +1,4 @@
-import { nativeCall } from './errors.js';
+import { nativeAsync, nativeCall } from './errors.js';
 import { native, type NativeHandle } from './native.js';
 import type { PropertyValue } from './types.js';
 
@@ -28,6 +28,37 @@ export class Element {
   get(prop: string): PropertyValue | null {
     return nativeCall(() => native().elementGet(this.pipeline.handle, this.name, prop));
   }
+
+  /**
+   * Sends EOS into the element (through its sink pad) from a worker thread, so that what is downstream
+   * finishes: a muxer writes its index, a filesink posts EOS. Resolves once the element took the event.
+   */
+  sendEos(): Promise<void> {
+    return nativeAsync(() => native().elementSendEos(this.pipeline.handle, this.name));
+  }
+
+  /**
+   * Starts counting the buffers and bytes that pass one of this element's static pads (a probe in the
+   * addon: atomics only, the streaming thread never waits). Idempotent. GST_NO_ELEMENT for an unknown pad.
+   */
+  watchPad(pad = 'src'): void {
+    nativeCall(() => native().padWatch(this.pipeline.handle, this.name, pad));
+  }
+
+  /** The counters of a watched pad (zeros when unwatched) and its current caps. */
+  padCounters(pad = 'src'): PadCounters {
+    return nativeCall(() => native().padCounters(this.pipeline.handle, this.name, pad));
+  }
+}
+
+/** What padCounters() reads: counted since watchPad(), caps as the pad has them now. */
+export interface PadCounters {
+  buffers: number;
+  bytes: number;
+  /** Running time of the last buffer with a timestamp, in ms; null before one. */
+  runningTimeMs: number | null;
+  /** The pad's current caps as GStreamer prints them, null before negotiation. */
+  caps: string | null;
 }
 
 /** An appsrc fed from JS. Each push copies the bytes once into a GstBuffer; nothing waits on V8's collector. */

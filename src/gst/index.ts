@@ -6,8 +6,8 @@ import { nativeCall } from './errors.js';
 import { native } from './native.js';
 
 export { GstError, type GstErrorCode } from './errors.js';
-export { Element, AppSrc } from './element.js';
-export { WebRtcBin, type AnswerOptions } from './webrtcbin.js';
+export { Element, AppSrc, type PadCounters } from './element.js';
+export { WebRtcBin, type AnswerOptions, type OfferOptions, type TransceiverDirection } from './webrtcbin.js';
 export { Pipeline, type LaunchOptions } from './pipeline.js';
 export type * from './types.js';
 

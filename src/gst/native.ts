@@ -3,6 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GstError } from './errors.js';
+import type { PadCounters } from './element.js';
+import type { TransceiverDirection } from './webrtcbin.js';
 import type { IceConfig, PropertyValue, WebRtcConnectionState, WebRtcIceConnectionState, WebRtcIceGatheringState } from './types.js';
 
 /** Opaque pipeline handle owned by the addon. */
@@ -27,6 +29,7 @@ export interface NativeAddon {
   appsrcCheck(h: NativeHandle, element: string): void;
   appsrcPush(h: NativeHandle, element: string, data: Buffer): boolean;
   appsrcEos(h: NativeHandle, element: string): void;
+  elementSendEos(h: NativeHandle, element: string): Promise<void>;
   webrtcConfigure(h: NativeHandle, element: string, ice: IceConfig | undefined): void;
   webrtcAnswer(h: NativeHandle, element: string, offerSdp: string, capsWaitMs: number, gatherTimeoutMs: number): Promise<string>;
   webrtcAddIceCandidate(h: NativeHandle, element: string, sdpMLineIndex: number, candidate: string): void;
@@ -37,6 +40,11 @@ export interface NativeAddon {
     gathering: WebRtcIceGatheringState;
   };
   webrtcRtcpAge(h: NativeHandle, element: string): number | null;
+  webrtcAddTransceiver(h: NativeHandle, element: string, direction: TransceiverDirection, caps: string): void;
+  webrtcOffer(h: NativeHandle, element: string, gatherTimeoutMs: number): Promise<string>;
+  webrtcAcceptAnswer(h: NativeHandle, element: string, answerSdp: string): Promise<void>;
+  padWatch(h: NativeHandle, element: string, pad: string): void;
+  padCounters(h: NativeHandle, element: string, pad: string): PadCounters;
 }
 
 const ADDON_RELATIVE = join('src', 'native', 'build', 'Release', 'ditto_gst.node');

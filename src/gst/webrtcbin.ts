@@ -22,6 +22,13 @@ export interface AnswerOptions {
   gatherTimeoutMs?: number;
 }
 
+export interface OfferOptions {
+  /** Upper bound on ICE gathering before resolving with the candidates found so far (default 1500 ms). */
+  gatherTimeoutMs?: number;
+}
+
+export type TransceiverDirection = 'sendonly' | 'recvonly' | 'sendrecv' | 'inactive';
+
 const DEFAULT_CAPS_WAIT_MS = 500;
 const DEFAULT_GATHER_TIMEOUT_MS = 1500;
 
@@ -43,6 +50,34 @@ export class WebRtcBin extends Element implements TypedEmitter<WebRtcEvents> {
     const capsWait = Math.max(0, Math.floor(options.capsWaitMs ?? DEFAULT_CAPS_WAIT_MS));
     const gather = Math.max(1, Math.floor(options.gatherTimeoutMs ?? DEFAULT_GATHER_TIMEOUT_MS));
     return nativeAsync(() => native().webrtcAnswer(this.pipeline.handle, this.name, offerSdp, capsWait, gather));
+  }
+
+  /**
+   * The offering side: create-offer -> set-local-description chained inside the addon, then ICE gathering
+   * (bounded) so that the returned SDP carries the candidates. Add transceivers (or link sink pads) first.
+   * Rejects GstError('GST_WEBRTC'), or 'GST_CLOSED' when the pipeline closes first.
+   */
+  offer(options: OfferOptions = {}): Promise<string> {
+    const gather = Math.max(1, Math.floor(options.gatherTimeoutMs ?? DEFAULT_GATHER_TIMEOUT_MS));
+    return nativeAsync(() => native().webrtcOffer(this.pipeline.handle, this.name, gather));
+  }
+
+  /** set-remote-description of the peer's answer to offer(). Rejects GstError('GST_WEBRTC') when refused. */
+  acceptAnswer(answerSdp: string): Promise<void> {
+    return nativeAsync(() => native().webrtcAcceptAnswer(this.pipeline.handle, this.name, answerSdp));
+  }
+
+  /**
+   * webrtcbin's "add-transceiver" action signal; caps are RTP caps, one structure per codec offered
+   * (e.g. "application/x-rtp,media=video,encoding-name=VP8,clock-rate=90000,payload=96").
+   */
+  addTransceiver(direction: TransceiverDirection, caps: string): void {
+    nativeCall(() => native().webrtcAddTransceiver(this.pipeline.handle, this.name, direction, caps));
+  }
+
+  /** A receive-only m-line: media arrives on a webrtcbin src pad once the peer sends it. */
+  addRecvonlyTransceiver(caps: string): void {
+    this.addTransceiver('recvonly', caps);
   }
 
   addIceCandidate(sdpMLineIndex: number, candidate: string): void {

@@ -277,12 +277,18 @@ NAPI_MODULE_INIT ()
     EXPORT ("appsrcCheck", dg_appsrc_check),
     EXPORT ("appsrcPush", dg_appsrc_push),
     EXPORT ("appsrcEos", dg_appsrc_eos),
+    EXPORT ("elementSendEos", dg_element_send_eos),
     EXPORT ("webrtcConfigure", dg_webrtc_configure),
     EXPORT ("webrtcAnswer", dg_webrtc_answer),
     EXPORT ("webrtcAddIceCandidate", dg_webrtc_add_candidate),
     EXPORT ("webrtcStats", dg_webrtc_stats),
     EXPORT ("webrtcStates", dg_webrtc_states),
     EXPORT ("webrtcRtcpAge", dg_webrtc_rtcp_age),
+    EXPORT ("webrtcAddTransceiver", dg_webrtc_add_transceiver),
+    EXPORT ("webrtcOffer", dg_webrtc_offer),
+    EXPORT ("webrtcAcceptAnswer", dg_webrtc_accept_answer),
+    EXPORT ("padWatch", dg_pad_watch),
+    EXPORT ("padCounters", dg_pad_counters),
   };
 
   napi_define_properties (env, exports, G_N_ELEMENTS (props), props);

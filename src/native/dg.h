@@ -39,6 +39,9 @@ typedef enum
   DG_OP_CLOSE,
   DG_OP_ANSWER,
   DG_OP_STATS,
+  DG_OP_OFFER,                  /* create-offer -> set-local -> gathering */
+  DG_OP_SET_REMOTE,             /* set-remote-description of an answer */
+  DG_OP_EOS,                    /* EOS sent into an element, on a pool thread */
 } DgOpKind;
 
 struct _DgOp
@@ -52,7 +55,7 @@ struct _DgOp
   /* DG_OP_SET_STATE */
   GstState target_state;
 
-  /* DG_OP_ANSWER / DG_OP_STATS */
+  /* DG_OP_ANSWER / DG_OP_OFFER / DG_OP_SET_REMOTE / DG_OP_STATS */
   DgWebRtc *rtc;                /* ref */
   GstWebRTCSessionDescription *offer;
   GstSDPMessage *offer_sdp;     /* borrowed from offer */
@@ -74,6 +77,7 @@ void dg_op_end_negotiation (DgOp * op);
 gboolean dg_op_resolve_string (DgOp * op, gchar * str);
 gboolean dg_op_resolve_structure (DgOp * op, GstStructure * s);
 gboolean dg_op_resolve_nick (DgOp * op, const gchar * nick);
+gboolean dg_op_resolve_void (DgOp * op);
 gboolean dg_op_reject (DgOp * op, const gchar * code, const gchar * fmt, ...)
     G_GNUC_PRINTF (3, 4);
 
@@ -185,6 +189,7 @@ typedef enum
   DG_TASK_SET_STATE,
   DG_TASK_CLOSE,
   DG_TASK_LATENCY,
+  DG_TASK_EOS,
 } DgTaskKind;
 
 typedef struct
@@ -192,6 +197,7 @@ typedef struct
   DgTaskKind kind;
   DgPipe *pipe;                 /* ref */
   DgOp *op;                     /* ref, may be NULL */
+  GstElement *element;          /* DG_TASK_EOS: ref */
 } DgTask;
 
 void dg_pipe_run_task (DgTask * task);
@@ -233,12 +239,18 @@ napi_value dg_element_get (napi_env env, napi_callback_info info);
 napi_value dg_appsrc_check (napi_env env, napi_callback_info info);
 napi_value dg_appsrc_push (napi_env env, napi_callback_info info);
 napi_value dg_appsrc_eos (napi_env env, napi_callback_info info);
+napi_value dg_element_send_eos (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_configure (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_answer (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_add_candidate (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_stats (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_states (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_rtcp_age (napi_env env, napi_callback_info info);
+napi_value dg_webrtc_add_transceiver (napi_env env, napi_callback_info info);
+napi_value dg_webrtc_offer (napi_env env, napi_callback_info info);
+napi_value dg_webrtc_accept_answer (napi_env env, napi_callback_info info);
+napi_value dg_pad_watch (napi_env env, napi_callback_info info);
+napi_value dg_pad_counters (napi_env env, napi_callback_info info);
 
 /* webrtc.c helpers used by pipeline.c */
 DgWebRtc *dg_pipe_find_webrtc (DgPipe * pipe, const gchar * name);

@@ -307,6 +307,15 @@ dg_op_resolve_nick (DgOp * op, const gchar * nick)
 }
 
 gboolean
+dg_op_resolve_void (DgOp * op)
+{
+  DgEvent *ev = dg_event_new (DG_EV_SETTLE);
+
+  ev->rkind = DG_RES_NONE;
+  return op_settle (op, ev);
+}
+
+gboolean
 dg_op_resolve_structure (DgOp * op, GstStructure * s)
 {
   DgEvent *ev = dg_event_new (DG_EV_SETTLE);

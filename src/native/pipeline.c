@@ -443,6 +443,22 @@ run_latency (DgPipe * pipe)
   g_mutex_unlock (&pipe->lock);
 }
 
+/* A serialized event waits for the pad's stream lock, which a streaming
+ * thread holds while it pushes: never on the JS thread. */
+static void
+run_eos (DgPipe * pipe, DgOp * op, GstElement * el)
+{
+  if (g_atomic_int_get (&pipe->closing)) {
+    dg_op_reject (op, "GST_CLOSED", "pipeline %s is closing", pipe->name);
+    return;
+  }
+  if (gst_element_send_event (el, gst_event_new_eos ()))
+    dg_op_resolve_void (op);
+  else
+    dg_op_reject (op, "GST_STATE", "%s did not take the EOS event",
+        GST_ELEMENT_NAME (el));
+}
+
 void
 dg_pipe_run_task (DgTask * task)
 {
@@ -456,7 +472,12 @@ dg_pipe_run_task (DgTask * task)
     case DG_TASK_LATENCY:
       run_latency (task->pipe);
       break;
+    case DG_TASK_EOS:
+      run_eos (task->pipe, task->op, task->element);
+      break;
   }
+  if (task->element)
+    gst_object_unref (task->element);
   if (task->op)
     dg_op_unref (task->op);
   dg_pipe_unref (task->pipe);
@@ -760,6 +781,34 @@ dg_appsrc_push (napi_env env, napi_callback_info info)
   gst_object_unref (el);
   napi_get_boolean (env, ret == GST_FLOW_OK, &out);
   return out;
+}
+
+/* elementSendEos(handle, element) -> Promise<void>: EOS into the element
+ * (through a sink pad, so downstream of it finishes: muxers write their
+ * index), sent from a pool thread. */
+napi_value
+dg_element_send_eos (napi_env env, napi_callback_info info)
+{
+  size_t argc = 2;
+  napi_value argv[2], promise;
+  GstElement *el;
+  DgPipe *pipe = NULL;
+  DgOp *op;
+  DgTask *task;
+
+  DG_NAPI_CALL (env, napi_get_cb_info (env, info, &argc, argv, NULL, NULL),
+      NULL);
+  if (argc < 2 || !(el = find_element (env, argv[0], argv[1], &pipe)))
+    return NULL;
+  op = dg_op_new (pipe, DG_OP_EOS, env, &promise);
+  task = g_new0 (DgTask, 1);
+  task->kind = DG_TASK_EOS;
+  task->pipe = dg_pipe_ref (pipe);
+  task->op = dg_op_ref (op);
+  task->element = el;           /* takes find_element's ref */
+  dg_pool_push (task);
+  dg_op_unref (op);
+  return promise;
 }
 
 napi_value

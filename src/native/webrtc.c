@@ -8,7 +8,12 @@
  *     -> set-local-description -> ICE gathering complete (bounded)
  *     -> local-description text (with candidates) resolves the promise.
  * Waiting for caps is what puts `a=ssrc:<ssrc> msid:<stream> <track>` lines in
- * the answer: webrtcbin 1.22 writes them from the ssrc in the sink pad caps. */
+ * the answer: webrtcbin 1.22 writes them from the ssrc in the sink pad caps.
+ *
+ * offer() chain (the client side, same rules):
+ *   create-offer -> set-local-description -> ICE gathering complete (bounded)
+ *     -> local-description text (with candidates) resolves the promise;
+ * acceptAnswer(): set-remote-description, resolved from its promise. */
 #include "dg.h"
 
 #include <dlfcn.h>
@@ -137,7 +142,7 @@ on_ice_candidate (GstElement * webrtc, guint mline, gchar * candidate,
           "candidate", G_TYPE_STRING, candidate, NULL), NULL);
 }
 
-static gboolean finish_answer (gpointer data);
+static gboolean finish_local (gpointer data);
 
 static void
 on_state_notify (GObject * obj, GParamSpec * pspec, DgWebRtc * rtc)
@@ -170,7 +175,7 @@ on_state_notify (GObject * obj, GParamSpec * pspec, DgWebRtc * rtc)
    * own notification. */
   for (l = waiters; l; l = l->next)
     g_main_context_invoke_full (dg_control_context (), G_PRIORITY_DEFAULT,
-        finish_answer, l->data, (GDestroyNotify) dg_op_unref);
+        finish_local, l->data, (GDestroyNotify) dg_op_unref);
   g_list_free (waiters);
 }
 
@@ -712,6 +717,26 @@ sink_pads_have_caps (GstElement * webrtc)
 
 static void on_answer_created (GstPromise * promise, gpointer data);
 
+/* webrtcbin refuses every description while stopped ("webrtcbin is closed"):
+ * throws and returns FALSE then. */
+static gboolean
+rtc_running (napi_env env, DgWebRtc * rtc, const gchar * what)
+{
+  GstElement *el = rtc_element (rtc);
+  GstState state = GST_STATE_NULL;
+
+  if (el) {
+    GST_OBJECT_LOCK (el);
+    state = GST_STATE (el);
+    GST_OBJECT_UNLOCK (el);
+    gst_object_unref (el);
+  }
+  if (state == GST_STATE_NULL)
+    dg_throw (env, "GST_WEBRTC", "webrtcbin is not running: await "
+        "setState('playing') before %s", what);
+  return state != GST_STATE_NULL;
+}
+
 static void
 create_answer (DgOp * op)
 {
@@ -818,7 +843,7 @@ gather_timeout (gpointer data)
   DgOp *op = data;
   GList *link;
 
-  GST_WARNING ("%s: ICE gathering not complete after %u ms, answering with "
+  GST_WARNING ("%s: ICE gathering not complete after %u ms, going on with "
       "the candidates found so far", op->pipe->name, op->gather_timeout_ms);
   g_mutex_lock (&op->pipe->lock);
   if ((link = g_list_find (op->rtc->gather_waiters, op))) {
@@ -830,7 +855,7 @@ gather_timeout (gpointer data)
     op->timer = NULL;
   }
   g_mutex_unlock (&op->pipe->lock);
-  finish_answer (op);
+  finish_local (op);
   return G_SOURCE_REMOVE;
 }
 
@@ -861,14 +886,14 @@ on_local_set (GstPromise * promise, gpointer data)
   }
   g_mutex_unlock (&op->pipe->lock);
   if (complete)
-    finish_answer (op);
+    finish_local (op);
 }
 
-/* Resolves the answer with webrtcbin's local description, candidates included
- * (the predecessor's clients do not trickle). Runs on the control thread or
- * in on_local_set. */
+/* Resolves the answer (or offer) with webrtcbin's local description,
+ * candidates included (the predecessor's clients do not trickle). Runs on the
+ * control thread or in on_local_set. */
 static gboolean
-finish_answer (gpointer data)
+finish_local (gpointer data)
 {
   DgOp *op = data;
   GstElement *el;
@@ -887,11 +912,20 @@ finish_answer (gpointer data)
     dg_op_reject (op, "GST_WEBRTC", "webrtcbin has no local description");
     return G_SOURCE_REMOVE;
   }
-  GST_INFO ("%s: answer in %.1f ms (remote set %.1f, caps %.1f, created "
-      "%.1f, local set %.1f, gathered %.1f)", op->pipe->name,
-      (now - op->t_start) / 1000.0, (op->t_remote_set - op->t_start) / 1000.0,
-      (op->t_caps - op->t_start) / 1000.0, (op->t_created - op->t_start) / 1000.0,
-      (op->t_local_set - op->t_start) / 1000.0, (now - op->t_local_set) / 1000.0);
+  if (op->kind == DG_OP_OFFER)
+    GST_INFO ("%s: offer in %.1f ms (created %.1f, local set %.1f, gathered "
+        "%.1f)", op->pipe->name, (now - op->t_start) / 1000.0,
+        (op->t_created - op->t_start) / 1000.0,
+        (op->t_local_set - op->t_start) / 1000.0,
+        (now - op->t_local_set) / 1000.0);
+  else
+    GST_INFO ("%s: answer in %.1f ms (remote set %.1f, caps %.1f, created "
+        "%.1f, local set %.1f, gathered %.1f)", op->pipe->name,
+        (now - op->t_start) / 1000.0, (op->t_remote_set - op->t_start) / 1000.0,
+        (op->t_caps - op->t_start) / 1000.0,
+        (op->t_created - op->t_start) / 1000.0,
+        (op->t_local_set - op->t_start) / 1000.0,
+        (now - op->t_local_set) / 1000.0);
   dg_op_resolve_string (op, gst_sdp_message_as_text (desc->sdp));
   gst_webrtc_session_description_free (desc);
   return G_SOURCE_REMOVE;
@@ -918,24 +952,10 @@ dg_webrtc_answer (napi_env env, napi_callback_info info)
     dg_webrtc_unref (rtc);
     return NULL;
   }
-  {
-    GstElement *el = rtc_element (rtc);
-    GstState state = GST_STATE_NULL;
-
-    if (el) {
-      GST_OBJECT_LOCK (el);
-      state = GST_STATE (el);
-      GST_OBJECT_UNLOCK (el);
-      gst_object_unref (el);
-    }
-    if (state == GST_STATE_NULL) {
-      /* webrtcbin refuses every description while stopped ("webrtcbin is closed") */
-      g_free (text);
-      dg_webrtc_unref (rtc);
-      dg_throw (env, "GST_WEBRTC", "webrtcbin is not running: await "
-          "setState('playing') before answer()");
-      return NULL;
-    }
+  if (!rtc_running (env, rtc, "answer()")) {
+    g_free (text);
+    dg_webrtc_unref (rtc);
+    return NULL;
   }
   gst_sdp_message_new (&sdp);
   if (gst_sdp_message_parse_buffer ((const guint8 *) text, strlen (text),
@@ -974,6 +994,179 @@ dg_webrtc_answer (napi_env env, napi_callback_info info)
 
   dg_op_unref (op);
   return promise;
+}
+
+/* ---- offer side (a client of another server) ---- */
+
+static void
+on_offer_created (GstPromise * promise, gpointer data)
+{
+  DgOp *op = data;
+  const GstStructure *reply = NULL;
+  GstWebRTCSessionDescription *offer = NULL;
+  gchar *why = NULL;
+
+  if (!promise_ok (promise, &reply, &why)) {
+    chain_failed (op, "create-offer", why);
+    g_free (why);
+    return;
+  }
+  if (!reply || !gst_structure_get (reply, "offer",
+          GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &offer, NULL) || !offer) {
+    dg_op_reject (op, "GST_WEBRTC", "create-offer returned no offer");
+    return;
+  }
+  op->t_created = g_get_monotonic_time ();
+  emit_with_promise (op, "set-local-description", offer, on_local_set);
+  gst_webrtc_session_description_free (offer);
+}
+
+napi_value
+dg_webrtc_offer (napi_env env, napi_callback_info info)
+{
+  size_t argc = 3;
+  napi_value argv[3], promise;
+  DgWebRtc *rtc;
+  uint32_t gather_ms = 0;
+  DgOp *op;
+
+  DG_NAPI_CALL (env, napi_get_cb_info (env, info, &argc, argv, NULL, NULL),
+      NULL);
+  if (argc < 3 || !(rtc = get_rtc (env, argv[0], argv[1])))
+    return NULL;
+  napi_get_value_uint32 (env, argv[2], &gather_ms);
+  if (!rtc_running (env, rtc, "offer()")) {
+    dg_webrtc_unref (rtc);
+    return NULL;
+  }
+  op = dg_op_new (rtc->pipe, DG_OP_OFFER, env, &promise);
+  op->rtc = rtc;                /* takes get_rtc's ref */
+  op->gather_timeout_ms = MAX (gather_ms, 1);
+  /* set-local-description creates the ICE transports: close() waits for it
+   * as for an answer (see run_close) */
+  op->negotiating = 1;
+  g_mutex_lock (&rtc->pipe->lock);
+  rtc->pipe->negotiating++;
+  g_mutex_unlock (&rtc->pipe->lock);
+  emit_with_promise (op, "create-offer", NULL, on_offer_created);
+  dg_op_unref (op);
+  return promise;
+}
+
+static void
+on_answer_set (GstPromise * promise, gpointer data)
+{
+  DgOp *op = data;
+  gchar *why = NULL;
+
+  if (!promise_ok (promise, NULL, &why)) {
+    chain_failed (op, "set-remote-description", why);
+    g_free (why);
+    return;
+  }
+  dg_op_resolve_void (op);
+}
+
+napi_value
+dg_webrtc_accept_answer (napi_env env, napi_callback_info info)
+{
+  size_t argc = 3;
+  napi_value argv[3], promise;
+  DgWebRtc *rtc;
+  gchar *text;
+  GstSDPMessage *sdp = NULL;
+  GstWebRTCSessionDescription *desc;
+  DgOp *op;
+
+  DG_NAPI_CALL (env, napi_get_cb_info (env, info, &argc, argv, NULL, NULL),
+      NULL);
+  if (argc < 3 || !(rtc = get_rtc (env, argv[0], argv[1])))
+    return NULL;
+  if (!(text = dg_get_string (env, argv[2]))) {
+    dg_webrtc_unref (rtc);
+    return NULL;
+  }
+  if (!rtc_running (env, rtc, "acceptAnswer()")) {
+    g_free (text);
+    dg_webrtc_unref (rtc);
+    return NULL;
+  }
+  gst_sdp_message_new (&sdp);
+  if (gst_sdp_message_parse_buffer ((const guint8 *) text, strlen (text),
+          sdp) != GST_SDP_OK || gst_sdp_message_medias_len (sdp) == 0) {
+    gst_sdp_message_free (sdp);
+    g_free (text);
+    dg_webrtc_unref (rtc);
+    dg_throw (env, "GST_WEBRTC", "the answer is not an SDP with media lines");
+    return NULL;
+  }
+  g_free (text);
+  strip_mdns_candidates (sdp);
+  desc = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_ANSWER, sdp);
+  op = dg_op_new (rtc->pipe, DG_OP_SET_REMOTE, env, &promise);
+  op->rtc = rtc;
+  emit_with_promise (op, "set-remote-description", desc, on_answer_set);
+  gst_webrtc_session_description_free (desc);
+  dg_op_unref (op);
+  return promise;
+}
+
+/* add-transceiver only takes webrtcbin's PC lock to append to a list (no
+ * task, no network): called before offer(), it never waits on a state change. */
+napi_value
+dg_webrtc_add_transceiver (napi_env env, napi_callback_info info)
+{
+  size_t argc = 4;
+  napi_value argv[4];
+  DgWebRtc *rtc;
+  gchar *dir_nick = NULL, *caps_str = NULL;
+  GstCaps *caps = NULL;
+  GstWebRTCRTPTransceiver *trans = NULL;
+  GstElement *el = NULL;
+  GEnumClass *klass;
+  GEnumValue *dir;
+
+  DG_NAPI_CALL (env, napi_get_cb_info (env, info, &argc, argv, NULL, NULL),
+      NULL);
+  if (argc < 4 || !(rtc = get_rtc (env, argv[0], argv[1])))
+    return NULL;
+  if (!(dir_nick = dg_get_string (env, argv[2])) ||
+      !(caps_str = dg_get_string (env, argv[3])))
+    goto out;
+  klass = g_type_class_ref (GST_TYPE_WEBRTC_RTP_TRANSCEIVER_DIRECTION);
+  dir = g_enum_get_value_by_nick (klass, dir_nick);
+  g_type_class_unref (klass);
+  if (!dir || dir->value == GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_NONE) {
+    dg_throw (env, "GST_WEBRTC", "unknown transceiver direction \"%s\"",
+        dir_nick);
+    goto out;
+  }
+  caps = gst_caps_from_string (caps_str);
+  if (!caps || gst_caps_is_empty (caps) || gst_caps_is_any (caps)) {
+    dg_throw (env, "GST_WEBRTC", "transceiver caps \"%s\" are not RTP caps",
+        caps_str);
+    goto out;
+  }
+  if (!(el = rtc_element (rtc))) {
+    dg_throw (env, "GST_CLOSED", "pipeline %s is closed", rtc->pipe->name);
+    goto out;
+  }
+  g_signal_emit_by_name (el, "add-transceiver", dir->value, caps, &trans);
+  if (!trans)
+    dg_throw (env, "GST_WEBRTC", "webrtcbin refused a %s transceiver for %s",
+        dir_nick, caps_str);
+  else
+    gst_object_unref (trans);
+
+out:
+  if (el)
+    gst_object_unref (el);
+  if (caps)
+    gst_caps_unref (caps);
+  g_free (dir_nick);
+  g_free (caps_str);
+  dg_webrtc_unref (rtc);
+  return NULL;
 }
 
 /* ---- stats ---- */
