@@ -21,6 +21,8 @@ export interface OfferMedia {
   index: number;
   kind: string;
   port: number;
+  /** RFC 8843: port 0 with a=bundle-only is a section sent over the bundle's transport, not a rejected one. */
+  bundleOnly: boolean;
   mid: string | null;
   direction: Direction;
   codecs: OfferCodec[];
@@ -66,7 +68,7 @@ export function parseOffer(sdp: string): OfferMedia[] {
       const m = /^(\S+) (\d+)(?:\/\d+)? (\S+)((?: \S+)*)$/.exec(value);
       if (!m) invalid(`malformed m-line "${line.slice(0, 60)}"`);
       const pts = m[4]!.trim().split(' ').filter(Boolean);
-      current = { index: media.length, kind: m[1]!, port: Number(m[2]), mid: null, direction: sessionDirection, codecs: [] };
+      current = { index: media.length, kind: m[1]!, port: Number(m[2]), bundleOnly: false, mid: null, direction: sessionDirection, codecs: [] };
       media.push(current);
       const byPt = new Map<number, OfferCodec>();
       for (const p of pts) {
@@ -90,6 +92,7 @@ export function parseOffer(sdp: string): OfferMedia[] {
     if (!current) continue;
     const byPt = rtpmaps.get(current)!;
     if (attr === 'mid') current.mid = arg;
+    else if (attr === 'bundle-only' && arg === '') current.bundleOnly = true;
     else if (attr === 'rtpmap') {
       const r = /^(\d+) ([^/\s]+)\/(\d+)(?:\/(\d+))?$/.exec(arg);
       if (!r) invalid(`malformed rtpmap "${arg.slice(0, 60)}"`);
@@ -116,8 +119,9 @@ export function parseOffer(sdp: string): OfferMedia[] {
   return media;
 }
 
-/** A section we can send on: not rejected (port 0) and the browser wants to receive. */
-const sendable = (m: OfferMedia) => m.port !== 0 && (m.direction === 'recvonly' || m.direction === 'sendrecv');
+/** A section we can send on: not rejected (port 0 without bundle-only) and the peer wants to receive. */
+const sendable = (m: OfferMedia) =>
+  (m.port !== 0 || m.bundleOnly) && (m.direction === 'recvonly' || m.direction === 'sendrecv');
 
 interface H264Profile {
   constrainedBaseline: boolean;

@@ -69,3 +69,12 @@ t.test('malformed SDP is INVALID_SDP, never a crash', async (t) => {
   const datachannel = OFFER + 'm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n';
   t.equal(parseOffer(datachannel)[2]!.kind, 'application', 'a data channel section is parsed and ignored');
 });
+
+t.test('a bundle-only section (port 0, RFC 8843) is sent on; a rejected one (port 0 alone) is not', async (t) => {
+  const [video, audio] = OFFER.split(/(?=m=audio)/);
+  const bundleOnly = `${video}${audio!.replace(/^m=audio \d+/, 'm=audio 0').replace('a=mid:1', 'a=mid:1\r\na=bundle-only')}`;
+  t.match(parseOffer(bundleOnly)[1], { kind: 'audio', port: 0, bundleOnly: true });
+  t.match(selectCodecs(parseOffer(bundleOnly), ['VP8']).audio, { codec: 'OPUS', pt: 111 });
+  const rejected = `${video}${audio!.replace(/^m=audio \d+/, 'm=audio 0')}`;
+  t.throws(() => selectCodecs(parseOffer(rejected), ['VP8']), { status: 400 });
+});
