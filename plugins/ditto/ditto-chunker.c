@@ -184,6 +184,29 @@ ditto_chunker_next (DittoChunker * c, DittoChunk * chunk)
   return TRUE;
 }
 
+guint64
+ditto_chunker_silence_from (DittoChunker * c, guint64 from)
+{
+  guint64 end = ditto_chunker_end (c), f, first;
+
+  from = MAX (from, c->base);
+  if (from >= end)
+    return 0;
+  memset (c->data + (from - c->base), 0, (end - from) * sizeof (gfloat));
+  /* a frame keeps its flag if real input remains in its first part */
+  first = (from + SPF - 1) / SPF;
+  for (f = MAX (first, c->flag_base); f - c->flag_base < c->flags->len; f++)
+    c->flags->data[f - c->flag_base] = 0;
+  return (end - from + SPF - 1) / SPF;
+}
+
+void
+ditto_chunker_rewind (DittoChunker * c, guint64 frame)
+{
+  if (frame < c->next_frame)
+    c->next_frame = frame;
+}
+
 void
 ditto_chunker_trim (DittoChunker * c, guint64 keep_from)
 {

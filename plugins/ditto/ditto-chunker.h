@@ -57,6 +57,14 @@ gboolean ditto_chunker_next (DittoChunker * c, DittoChunk * chunk);
 gsize ditto_chunker_read (const DittoChunker * c, guint64 from, gsize n,
     gfloat * dest);
 
+/* Replace timeline samples from `from` to the end with silence (frames from
+ * there on no longer hold real input); returns the frames touched. */
+guint64 ditto_chunker_silence_from (DittoChunker * c, guint64 from);
+
+/* Feed again from frame `frame` if chunks were handed out beyond it (their
+ * frames were dropped). Samples before the held range read as silence. */
+void ditto_chunker_rewind (DittoChunker * c, guint64 frame);
+
 /* Forget samples before `keep_from` (never those a future chunk needs). */
 void ditto_chunker_trim (DittoChunker * c, guint64 keep_from);
 

@@ -664,9 +664,12 @@ gst_ditto_talking_head_class_init (GstDittoTalkingHeadClass * klass)
    * GstDittoTalkingHead:interrupt:
    *
    * Write TRUE to drop every input sample not yet on the timeline (live
-   * mode): the face returns to idle once the frames already animated have
-   * played, and the stream goes on with silence. Reads FALSE. Posts a
-   * "ditto-interrupt" element message with the number of samples dropped.
+   * mode) and return the face to idle at once: frames animated ahead of the
+   * clock (all but the next two due) are dropped and re-animated from
+   * silence, their audio becomes silence with the same timestamps (A/V
+   * lockstep holds), and the backend is reset. The stream goes on with
+   * silence. Reads FALSE. Posts a "ditto-interrupt" element message with
+   * the samples ("dropped-samples") and frames ("dropped-frames") dropped.
    */
   g_object_class_install_property (gobject_class, PROP_INTERRUPT,
       g_param_spec_boolean ("interrupt", "Interrupt",
@@ -786,12 +789,49 @@ check_mutable (GstDittoTalkingHead * self, GParamSpec * pspec)
   return TRUE;
 }
 
+/* Live mode: frames after the next one due that an interrupt still lets
+ * play as animated (they are about to go out; re-animating them could not
+ * finish in time). */
+#define INTERRUPT_KEEP_FRAMES 2
+
+/* Called with the lock: drop frames animated ahead from frame `from` on and,
+ * with `silence`, turn their audio into silence (same PTS, so A/V lockstep
+ * holds); feeding resumes there. Returns the frames silenced. */
+static guint64
+interrupt_timeline (GstDittoTalkingHead * self, guint64 from,
+    gboolean silence)
+{
+  GQueue keep = G_QUEUE_INIT;
+  GstBuffer *buf;
+  guint64 silenced;
+
+  while ((buf = g_queue_pop_head (&self->ready))) {
+    if (GST_BUFFER_OFFSET (buf) < from)
+      g_queue_push_tail (&keep, buf);
+    else
+      gst_buffer_unref (buf);
+  }
+  self->ready = keep;
+  silenced = silence ? ditto_chunker_silence_from (&self->chunker,
+      from * SPF) : 0;
+  self->silence_frames += silenced;
+  ditto_chunker_rewind (&self->chunker, from);
+  if (self->live_clock_id)
+    gst_clock_id_unschedule (self->live_clock_id);      /* feed again now */
+  g_cond_broadcast (&self->cond);
+  return silenced;
+}
+
 /* Live mode barge-in: forget the input that has not reached the timeline
- * yet. Samples already assigned to frames stay, so A/V lockstep holds. */
+ * yet, and return the face to idle at once: frames animated ahead of the
+ * clock are dropped, their audio becomes silence, and the backend is reset
+ * so nothing it still holds comes out. */
 static void
 interrupt_input (GstDittoTalkingHead * self)
 {
   guint dropped = 0;
+  guint64 from = 0, frames = 0;
+  gboolean rewind;
 
   g_mutex_lock (&self->lock);
   if (self->fifo != NULL) {
@@ -799,12 +839,35 @@ interrupt_input (GstDittoTalkingHead * self)
     g_array_set_size (self->fifo, 0);
     g_cond_broadcast (&self->cond);     /* a chain blocked on a full fifo */
   }
+  rewind = self->session_mode == GST_DITTO_MODE_LIVE && self->backend
+      && self->live_thread && !self->chunker.eos && !self->live_drained
+      && !self->flushing && !self->fatal;
+  if (rewind) {
+    from = self->next_out_frame + INTERRUPT_KEEP_FRAMES;
+    frames = interrupt_timeline (self, from, TRUE);
+  }
   g_mutex_unlock (&self->lock);
-  GST_INFO_OBJECT (self, "interrupt: dropped %u queued samples", dropped);
+
+  if (rewind) {
+    /* Outside the lock: the backend may be inside feed(), delivering frames
+     * through on_backend_frame(), which takes it. */
+    self->bclass->reset (self->backend);
+    /* A feed that began before the silencing may have delivered speech
+     * frames since, and the reset may have cut a feed short: drop and
+     * re-animate again from the same frame (the timeline there is silent). */
+    g_mutex_lock (&self->lock);
+    if (!self->chunker.eos && !self->live_drained)
+      interrupt_timeline (self, MAX (from, self->next_out_frame), FALSE);
+    g_mutex_unlock (&self->lock);
+  }
+
+  GST_INFO_OBJECT (self, "interrupt: dropped %u queued samples and %"
+      G_GUINT64_FORMAT " frames animated ahead", dropped, frames);
   gst_element_post_message (GST_ELEMENT_CAST (self),
       gst_message_new_element (GST_OBJECT_CAST (self),
           gst_structure_new ("ditto-interrupt", "dropped-samples",
-              G_TYPE_UINT, dropped, NULL)));
+              G_TYPE_UINT, dropped, "dropped-frames", G_TYPE_UINT64, frames,
+              NULL)));
 }
 
 static void
@@ -1580,10 +1643,20 @@ live_wait (GstDittoTalkingHead * self, GstClock * clock,
   return ret;
 }
 
+static void send_audio_caps (GstDittoTalkingHead * self,
+    GstAudioFormat format);
+
 static void
 live_emit (GstDittoTalkingHead * self)
 {
   guint64 k = self->next_out_frame;
+
+  /* Input whose caps come late (the viewer's microphone arrives after the
+   * connection) must not stop the idle stream: S16LE until then; later
+   * input in another format is converted to it. */
+  if (!self->audio_caps_sent)
+    send_audio_caps (self, GST_AUDIO_FORMAT_S16LE);
+
   GstBuffer *video = NULL, *head;
   GstClockTime pts = self->live_start + frame_time (k - self->live_base_frame);
 
@@ -1735,8 +1808,6 @@ static gboolean
 set_sink_caps (GstDittoTalkingHead * self, GstCaps * caps)
 {
   GstAudioInfo info;
-  GstCaps *out;
-  GstSegment seg;
 
   if (!gst_audio_info_from_caps (&info, caps)
       || GST_AUDIO_INFO_RATE (&info) != DITTO_SAMPLE_RATE
@@ -1754,24 +1825,32 @@ set_sink_caps (GstDittoTalkingHead * self, GstCaps * caps)
 
   g_mutex_lock (&self->lock);
   self->in_format = GST_AUDIO_INFO_FORMAT (&info);
-  if (!self->audio_caps_sent) {
-    /* the audio src keeps the first format: the timeline is float and any
-     * later input format is converted back to it */
-    self->out_format = self->in_format;
-    self->audio_caps_sent = TRUE;
-    out = gst_caps_new_simple ("audio/x-raw",
-        "format", G_TYPE_STRING, gst_audio_format_to_string (self->out_format),
-        "rate", G_TYPE_INT, DITTO_SAMPLE_RATE, "channels", G_TYPE_INT, 1,
-        "layout", G_TYPE_STRING, "interleaved", NULL);
-    out_queue_push (self, &self->aq,
-        GST_MINI_OBJECT_CAST (gst_event_new_caps (out)));
-    gst_caps_unref (out);
-    gst_segment_init (&seg, GST_FORMAT_TIME);
-    out_queue_push (self, &self->aq,
-        GST_MINI_OBJECT_CAST (gst_event_new_segment (&seg)));
-  }
+  if (!self->audio_caps_sent)
+    send_audio_caps (self, self->in_format);
   g_mutex_unlock (&self->lock);
   return TRUE;
+}
+
+/* Called with the lock: the audio src keeps the first format: the timeline
+ * is float and any later input format is converted back to it. */
+static void
+send_audio_caps (GstDittoTalkingHead * self, GstAudioFormat format)
+{
+  GstCaps *out;
+  GstSegment seg;
+
+  self->out_format = format;
+  self->audio_caps_sent = TRUE;
+  out = gst_caps_new_simple ("audio/x-raw",
+      "format", G_TYPE_STRING, gst_audio_format_to_string (format),
+      "rate", G_TYPE_INT, DITTO_SAMPLE_RATE, "channels", G_TYPE_INT, 1,
+      "layout", G_TYPE_STRING, "interleaved", NULL);
+  out_queue_push (self, &self->aq,
+      GST_MINI_OBJECT_CAST (gst_event_new_caps (out)));
+  gst_caps_unref (out);
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  out_queue_push (self, &self->aq,
+      GST_MINI_OBJECT_CAST (gst_event_new_segment (&seg)));
 }
 
 static void

@@ -5,7 +5,7 @@ import { PUSH_PCM_CAPS } from '../sessions/pipeline-template.js';
  * One binary WebSocket message of pushed audio, turned into samples plus the caps that describe them:
  * a WAV chunk (a complete RIFF/WAVE file, e.g. one TTS utterance; 16/24/32-bit PCM or 32-bit float, any
  * rate and channel count: the graph's audioconvert/audioresample bring it to 16 kHz mono), or anything
- * else as raw PCM s16le 16 kHz mono.
+ * else as raw PCM s16le 16 kHz mono. (Ogg/Opus chunks are split into packets by ogg-opus.ts.)
  */
 
 export interface AudioChunk {
@@ -84,7 +84,8 @@ function fromFormat(f: { format: number; channels: number; rate: number; bits: n
 export function parseAudioChunk(buf: Buffer): AudioChunk {
   if (buf.length >= 4 && buf.toString('latin1', 0, 4) === 'RIFF') return parseWav(buf);
   if (buf.length >= 4 && buf.toString('latin1', 0, 4) === 'OggS') {
-    throw invalid('Ogg chunks are not supported on this socket yet: send PCM s16le 16 kHz mono or WAV');
+    // Ogg/Opus is stateful across messages: the socket's OggOpusReader (ogg-opus.ts) takes it.
+    throw invalid('Ogg chunks go through the Ogg/Opus reader, not parseAudioChunk');
   }
   if (buf.length % 2 !== 0) throw invalid(`raw PCM s16le needs an even number of bytes (got ${buf.length})`);
   return { data: buf, caps: PUSH_PCM_CAPS, durationS: buf.length / 32000, sliceBytes: 3200 };

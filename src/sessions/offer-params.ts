@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ELEMENT_LIMITS, type ElementDefaults } from '../config/schema.js';
+import { parseOffer } from './sdp-offer.js';
 
 /**
  * The predecessor's (ditto-container) POST /webrtc/offer payload, accepted as its clients send it, and the
@@ -18,9 +19,11 @@ export const offerPayloadSchema = z
     source_path: z.string().min(1),
     /**
      * Where the session's speech comes from: "file" (audio_path, the predecessor's only mode and the default),
-     * "push" (PCM s16le 16 kHz mono or WAV chunks over GET /webrtc/sessions/:id/audio, a WebSocket).
+     * "push" (PCM s16le 16 kHz mono, WAV or Ogg/Opus chunks over GET /webrtc/sessions/:id/audio, a WebSocket),
+     * "mic" (the browser's microphone, sent on the offer's sendrecv audio m-line). Without audio_source and
+     * audio_path, an offer whose audio m-line is sendrecv means "mic".
      */
-    audio_source: z.enum(['file', 'push']).optional(),
+    audio_source: z.enum(['file', 'push', 'mic']).optional(),
     setup_kwargs: z.record(z.string(), z.unknown()).nullish(),
     run_kwargs: z.record(z.string(), z.unknown()).nullish(),
   })
@@ -30,17 +33,34 @@ export const offerPayloadSchema = z
   .refine(
     (v: unknown) => {
       if (typeof v !== 'object' || v === null) return true;
-      const { audio_source: source, audio_path: path } = v as { audio_source?: unknown; audio_path?: unknown };
-      return !((source === undefined || source === 'file') && path === undefined);
+      const { audio_source: source, audio_path: path, sdp } = v as { audio_source?: unknown; audio_path?: unknown; sdp?: unknown };
+      if (path !== undefined || (source !== undefined && source !== 'file')) return true;
+      return source === undefined && typeof sdp === 'string' && offerSendsAudio(sdp);
     },
     {
       path: ['audio_path'],
-      message: 'Invalid input: expected string, received undefined (required unless audio_source is "push")',
+      message: 'Invalid input: expected string, received undefined (required unless audio_source is "push" or "mic")',
       when: () => true,
     },
   );
 
 export type OfferPayload = z.infer<typeof offerPayloadSchema>;
+
+/** Whether the offer's first audio m-line sends audio to us (sendrecv or sendonly): the microphone. */
+export function offerSendsAudio(sdp: string): boolean {
+  try {
+    const audio = parseOffer(sdp).find((m) => m.kind === 'audio');
+    return audio !== undefined && audio.port !== 0 && (audio.direction === 'sendrecv' || audio.direction === 'sendonly');
+  } catch {
+    return false; // a malformed SDP is reported by the offer's own checks
+  }
+}
+
+/** The session's audio source: as asked, else "mic" for a sendrecv audio offer without audio_path, else "file". */
+export function resolveAudioSource(payload: OfferPayload): 'file' | 'push' | 'mic' {
+  if (payload.audio_source) return payload.audio_source;
+  return payload.audio_path === undefined && offerSendsAudio(payload.sdp) ? 'mic' : 'file';
+}
 
 export interface SessionParams {
   frame_scale: number;

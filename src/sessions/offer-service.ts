@@ -4,10 +4,11 @@ import type { ServerConfig, VideoCodec } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import type { GstLoader } from './gst-api.js';
 import { resolveMediaPath, type MediaPolicy } from './media-paths.js';
-import { offerPayloadSchema, resolveOfferParams, type ParamWarning, type SessionParams } from './offer-params.js';
+import { offerPayloadSchema, offerSendsAudio, resolveAudioSource, resolveOfferParams, type ParamWarning, type SessionParams } from './offer-params.js';
 import { renderTemplate, type PipelineCatalog, type PipelineTemplate } from './pipeline-template.js';
 import { parseOffer, selectCodecs } from './sdp-offer.js';
 import type { SessionManager } from './session-manager.js';
+import type { AudioSource } from './session.js';
 import { selectTemplates, type TemplateSelection } from './template-selection.js';
 import type { DittoWorkerPool } from '../workers/worker-pool.js';
 
@@ -27,7 +28,7 @@ export interface AnswerBody {
     video_pt: number;
     audio_pt: number;
     pipeline: string;
-    audio_source: 'file' | 'push';
+    audio_source: AudioSource;
   };
   warnings: ParamWarning[];
 }
@@ -87,10 +88,16 @@ export class OfferService {
     if (!parsed.success) throw validationError(parsed.error, 'offer payload');
     const payload = parsed.data;
     const { params, warnings } = resolveOfferParams(payload, this.deps.config.element);
-    const audioSource = payload.audio_source ?? 'file';
+    const audioSource = resolveAudioSource(payload);
     if (audioSource === 'file' && payload.audio_path === undefined) {
-      throw new AppError('VALIDATION_FAILED', 'invalid offer payload: audio_path: required unless audio_source is "push"', {
-        details: [{ path: 'audio_path', code: 'invalid_type', message: 'required unless audio_source is "push"' }],
+      throw new AppError('VALIDATION_FAILED', 'invalid offer payload: audio_path: required unless audio_source is "push" or "mic"', {
+        details: [{ path: 'audio_path', code: 'invalid_type', message: 'required unless audio_source is "push" or "mic"' }],
+      });
+    }
+    // The microphone comes on the offer's audio m-line: the browser must send on it.
+    if (audioSource === 'mic' && !offerSendsAudio(payload.sdp)) {
+      throw new AppError('OFFER_MEDIA_MISSING', 'audio_source "mic" needs an offer whose audio section sends (sendrecv): add the microphone track before creating the offer', {
+        details: { audio_source: 'mic' },
       });
     }
     if (audioSource !== 'file' && payload.audio_path !== undefined) {
@@ -118,7 +125,7 @@ export class OfferService {
     let answer: string;
     try {
       const description = renderTemplate(template, {
-        audio_source: audioSource === 'push' ? 'live' : 'file',
+        audio_source: ({ file: 'file', push: 'live', mic: 'webrtc' } as const)[audioSource],
         audio_path: audioPath,
         source_image: imagePath,
         frame_scale: params.frame_scale,

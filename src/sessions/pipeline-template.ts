@@ -11,8 +11,12 @@ import { VIDEO_CODECS, type VideoCodec } from '../config/schema.js';
  * quoted strings, so a path with spaces, quotes or '!' stays one property value and cannot add elements.
  */
 
-/** The fixed set of audio source fragments; which one is used is never taken from request text. */
-export type AudioSourceKind = 'file' | 'live';
+/**
+ * The fixed set of audio source fragments; which one is used is never taken from request text.
+ * "file": decodebin on a file; "live": pushed audio (raw/WAV samples and Opus packets, two appsrcs into one
+ * funnel); "webrtc": the viewer's microphone, the Opus RTP stream webrtcbin receives on the audio m-line.
+ */
+export type AudioSourceKind = 'file' | 'live' | 'webrtc';
 
 export interface TemplateValues {
   audio_source: AudioSourceKind;
@@ -49,6 +53,14 @@ export interface DittoWorkerOptions {
 export const LIVE_AUDIO_APPSRC = 'audio_in';
 /** The pushed audio's default format (the WebSocket's raw binary frames). */
 export const PUSH_PCM_CAPS = 'audio/x-raw,format=S16LE,layout=interleaved,rate=16000,channels=1';
+/** Name of the appsrc in the "live" fragment that takes Opus packets (from Ogg/Opus chunks) for opusdec. */
+export const LIVE_OPUS_APPSRC = 'opus_in';
+/** Caps of the Opus packets pushed into LIVE_OPUS_APPSRC (RFC 7845 mapping family 0: mono or stereo). */
+export function opusCaps(channels: 1 | 2): string {
+  return `audio/x-opus,channel-mapping-family=(int)0,channels=(int)${channels},rate=(int)48000`;
+}
+/** Both live branches meet in one funnel in this format, so switching between them never renegotiates. */
+const LIVE_MIX_CAPS = 'audio/x-raw,format=S16LE,rate=16000,channels=1';
 
 /**
  * A gst-launch quoted string: backslash and double quote escaped. GStreamer 1.22's parser misreads an escaped
@@ -102,7 +114,19 @@ const RENDERERS: Record<string, (v: TemplateValues) => string> = {
       case 'file':
         return `filesrc location=${quoteLaunchString(v.audio_path)} ! decodebin`;
       case 'live':
-        return `appsrc name=${LIVE_AUDIO_APPSRC} is-live=true format=time do-timestamp=true caps=${quoteLaunchString(PUSH_PCM_CAPS)}`;
+        // The element takes input in arrival order, so a funnel (not a mixer) is right: whichever branch has
+        // audio feeds the element, one utterance after the other.
+        return [
+          `appsrc name=${LIVE_AUDIO_APPSRC} is-live=true format=time do-timestamp=true caps=${quoteLaunchString(PUSH_PCM_CAPS)} !`,
+          `audioconvert ! audioresample ! ${LIVE_MIX_CAPS} ! live_mix.`,
+          `appsrc name=${LIVE_OPUS_APPSRC} is-live=true format=time do-timestamp=true caps=${quoteLaunchString(opusCaps(1))} !`,
+          `opusdec plc=true ! audioconvert ! audioresample ! ${LIVE_MIX_CAPS} ! live_mix.`,
+          'funnel name=live_mix forward-sticky-events=true',
+        ].join(' ');
+      case 'webrtc':
+        // Delayed link: webrtcbin adds its src pad when the first RTP packet of the viewer's audio arrives;
+        // rtpopusdepay's caps keep any other incoming stream off this branch.
+        return 'webrtc. ! rtpopusdepay ! opusdec plc=true';
       default:
         throw new AppError('INTERNAL', `unknown audio source kind ${String(v.audio_source)}`);
     }
@@ -142,7 +166,7 @@ export const KNOWN_PLACEHOLDERS: readonly string[] = Object.keys(RENDERERS);
 // caps it can query on its sink pads, so declaring them lets the answer go out before the first frame.
 const REQUIRED = ['video_pt', 'audio_pt', 'video_ssrc', 'audio_ssrc', 'source_image'];
 /** Factories added by the {{audio_source}} fragments (for probing what a template needs). */
-const AUDIO_SOURCE_FACTORIES = ['filesrc', 'decodebin', 'appsrc'];
+const AUDIO_SOURCE_FACTORIES = ['filesrc', 'decodebin', 'appsrc', 'funnel', 'opusdec', 'rtpopusdepay'];
 
 export interface PipelineTemplate {
   /** File name, e.g. "vp8.pipeline". */

@@ -10,7 +10,7 @@ import type {
 } from '../gst/types.js';
 import { AppError } from '../errors.js';
 import { gstErrorCode, type GstApi } from './gst-api.js';
-import { LIVE_AUDIO_APPSRC, PUSH_PCM_CAPS } from './pipeline-template.js';
+import { LIVE_AUDIO_APPSRC, LIVE_OPUS_APPSRC, PUSH_PCM_CAPS, opusCaps } from './pipeline-template.js';
 import type { Logger } from './logger.js';
 import type { SessionParams } from './offer-params.js';
 import type { CodecSelection } from './sdp-offer.js';
@@ -61,9 +61,14 @@ export interface SessionSpec {
   pipelineName: string;
   codecs: CodecSelection;
   params: SessionParams;
-  /** "push": the graph's audio comes from the appsrc LIVE_AUDIO_APPSRC, fed by pushAudio(). Default "file". */
-  audioSource?: 'file' | 'push';
+  /**
+   * "push": the graph's audio comes from the appsrcs LIVE_AUDIO_APPSRC and LIVE_OPUS_APPSRC, fed by pushAudio()
+   * and pushOpus(); "mic": from the viewer's microphone on the same peer connection. Default "file".
+   */
+  audioSource?: AudioSource;
 }
+
+export type AudioSource = 'file' | 'push' | 'mic';
 
 export interface SessionContext {
   gst: GstApi;
@@ -101,8 +106,8 @@ export interface SessionSnapshot {
   latency_ms: number | null;
   close_reason: CloseReason | null;
   close_detail: string | null;
-  audio_source: 'file' | 'push';
-  /** Push sessions: seconds of audio pushed (as S16 16 kHz mono equivalent bytes / 32000) and interrupts. */
+  audio_source: AudioSource;
+  /** Push sessions: seconds of audio pushed and interrupts. */
   pushed_audio_s?: number;
   interrupts?: number;
 }
@@ -142,7 +147,9 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly log: Logger;
   private audioIn: AppSrc | null = null;
   private audioInCaps = PUSH_PCM_CAPS;
-  private pushedBytes = 0;
+  private opusIn: AppSrc | null = null;
+  private opusChannels: 1 | 2 = 1;
+  private pushedS = 0;
   private interrupts = 0;
 
   private constructor(
@@ -175,7 +182,7 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
-  get audioSource(): 'file' | 'push' {
+  get audioSource(): AudioSource {
     return this.spec.audioSource ?? 'file';
   }
 
@@ -184,21 +191,39 @@ export class Session extends EventEmitter<SessionEvents> {
    * (default S16LE 16 kHz mono); a change is sent in-band and the converters after the appsrc follow it.
    * Returns false once the session no longer takes audio.
    */
-  pushAudio(data: Buffer, caps: string = PUSH_PCM_CAPS): boolean {
+  pushAudio(data: Buffer, caps: string = PUSH_PCM_CAPS, durationS = data.length / 32000): boolean {
     if (!this.audioIn || this.closing) return false;
     if (caps !== this.audioInCaps) {
       this.audioIn.set('caps', caps);
       this.audioInCaps = caps;
     }
     const ok = this.audioIn.push(data);
-    if (ok) this.pushedBytes += data.length;
+    if (ok) this.pushedS += durationS;
     return ok;
+  }
+
+  /**
+   * Live audio: queues Opus packets (one per buffer, as opusdec wants them) in the graph's Opus appsrc.
+   * A change of channel count is sent in-band; opusdec re-initialises for it. Returns false once the
+   * session no longer takes audio.
+   */
+  pushOpus(packets: readonly Buffer[], channels: 1 | 2, durationS: number): boolean {
+    if (!this.opusIn || this.closing) return false;
+    if (channels !== this.opusChannels) {
+      this.opusIn.set('caps', opusCaps(channels));
+      this.opusChannels = channels;
+    }
+    for (const p of packets) if (!this.opusIn.push(p)) return false;
+    this.pushedS += durationS;
+    return true;
   }
 
   /** Drops audio queued in the element and returns the face to idle (push sessions). */
   interrupt(): void {
     if (this.audioSource !== 'push') {
-      throw new AppError('SESSION_NOT_LIVE', `session ${this.id} plays a file: only push sessions can be interrupted`, { details: { session_id: this.id } });
+      throw new AppError('SESSION_NOT_LIVE', `session ${this.id} takes its audio from ${this.audioSource === 'mic' ? 'the microphone' : 'a file'}: only push sessions can be interrupted`, {
+        details: { session_id: this.id, audio_source: this.audioSource },
+      });
     }
     if (!this.pipeline || this.closing) return;
     this.pipeline.element('ditto').set('interrupt', true);
@@ -227,7 +252,10 @@ export class Session extends EventEmitter<SessionEvents> {
     pipeline.on('warning', this.onPipelineWarning);
     pipeline.on('eos', this.onEos);
     pipeline.on('element', this.onElement);
-    if (this.audioSource === 'push') this.audioIn = pipeline.appsrc(LIVE_AUDIO_APPSRC);
+    if (this.audioSource === 'push') {
+      this.audioIn = pipeline.appsrc(LIVE_AUDIO_APPSRC);
+      this.opusIn = pipeline.appsrc(LIVE_OPUS_APPSRC);
+    }
     const webrtc = pipeline.webrtc('webrtc', this.ctx.ice);
     this.webrtc = webrtc;
     webrtc.on('connection-state', this.onConnectionState);
@@ -424,7 +452,7 @@ export class Session extends EventEmitter<SessionEvents> {
       close_reason: this.closeReason,
       close_detail: this.closeDetail,
       audio_source: this.audioSource,
-      ...(this.audioSource === 'push' ? { pushed_audio_s: this.pushedBytes / 32000, interrupts: this.interrupts } : {}),
+      ...(this.audioSource === 'push' ? { pushed_audio_s: this.pushedS, interrupts: this.interrupts } : {}),
     };
   }
 
@@ -473,7 +501,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.connectTimer = this.graceTimer = this.eosTimer = null;
     const level = FAILURE_REASONS.has(reason) ? 'warn' : 'info';
     this.log[level]({ reason, detail, age_s: (Date.now() - this.createdAt) / 1000 }, 'closing session');
-    this.audioIn = null;
+    this.audioIn = this.opusIn = null;
     const pipeline = this.pipeline;
     if (pipeline) {
       // The error listener stays until close() resolves (no events come after that): an error posted while

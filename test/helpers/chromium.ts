@@ -8,6 +8,10 @@
  *   const s = await rx.waitFor((s) => (s.video?.framesDecoded ?? 0) > 10);
  *   await browser.close();
  *
+ * Microphone: ChromiumBrowser.launch({ fakeMedia: true }) gives getUserMedia Chromium's fake devices (the fake
+ * microphone beeps) without a permission prompt; newReceiver({ microphone: true }) then sends that microphone
+ * on the audio transceiver, so the offer's audio m-line is sendrecv.
+ *
  * Each receiver is its own page (about:blank) holding one RTCPeerConnection; the remote tracks play in
  * <video>/<audio> elements so that Chrome really decodes and renders them.
  */
@@ -75,7 +79,24 @@ export interface ReceiverStats {
   /** Size the <video> element reports (videoWidth × videoHeight). */
   elementWidth: number;
   elementHeight: number;
+  /** The microphone's outbound audio (receivers made with { microphone: true }), else null. */
+  audioSent: { packetsSent: number; bytesSent: number } | null;
 }
+
+export interface ReceiverOptions {
+  /** Send the (fake) microphone on the audio transceiver: the offer's audio m-line becomes sendrecv. */
+  microphone?: boolean;
+}
+
+export interface LaunchOptions {
+  /** Chromium's fake camera/microphone for getUserMedia, permission granted without a prompt. */
+  fakeMedia?: boolean;
+}
+
+const MIC_PAGE_URL = 'http://localhost/ditto-receiver';
+
+/** Flags for fake capture devices: the fake microphone plays a beep tone. */
+export const FAKE_MEDIA_ARGS = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
 
 export interface OfferOptions {
   /** Wait for ICE gathering to complete so the offer carries its candidates (default true, like the predecessor's client). */
@@ -95,8 +116,16 @@ const PAGE_SCRIPT = `
   audio.autoplay = true;
   document.body.append(video, audio);
   let firstFramePageMs = null;
-  pc.addTransceiver('audio', { direction: 'recvonly' });
+  const microphone = Boolean(window.__rxOptions && window.__rxOptions.microphone);
+  const audioTransceiver = pc.addTransceiver('audio', { direction: 'recvonly' });
   pc.addTransceiver('video', { direction: 'recvonly' });
+  let micReady = null;
+  const addMicrophone = async () => {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    await audioTransceiver.sender.replaceTrack(stream.getAudioTracks()[0]);
+    audioTransceiver.sender.setStreams(stream);
+    audioTransceiver.direction = 'sendrecv';
+  };
   pc.ontrack = (e) => {
     const el = e.track.kind === 'video' ? video : audio;
     el.srcObject = e.streams[0] ?? new MediaStream([e.track]);
@@ -108,6 +137,7 @@ const PAGE_SCRIPT = `
   const num = (v) => (typeof v === 'number' ? v : null);
   window.__rx = {
     async offer(wait, timeout) {
+      if (microphone) await (micReady ??= addMicrophone());
       await pc.setLocalDescription(await pc.createOffer());
       if (wait && pc.iceGatheringState !== 'complete') {
         await new Promise((resolve) => {
@@ -126,8 +156,11 @@ const PAGE_SCRIPT = `
       const report = await pc.getStats();
       const codecs = new Map();
       report.forEach((s) => { if (s.type === 'codec') codecs.set(s.id, String(s.mimeType ?? '')); });
-      let v = null, a = null;
+      let v = null, a = null, sent = null;
       report.forEach((s) => {
+        if (s.type === 'outbound-rtp' && s.kind === 'audio') {
+          sent = { packetsSent: num(s.packetsSent) ?? 0, bytesSent: num(s.bytesSent) ?? 0 };
+        }
         if (s.type !== 'inbound-rtp') return;
         const common = {
           packetsReceived: num(s.packetsReceived) ?? 0,
@@ -156,6 +189,7 @@ const PAGE_SCRIPT = `
         firstFrameEpochMs: firstFramePageMs === null ? null : performance.timeOrigin + firstFramePageMs,
         elementWidth: video.videoWidth,
         elementHeight: video.videoHeight,
+        audioSent: microphone ? sent : null,
       };
     },
   };
@@ -172,7 +206,7 @@ export class ChromiumReceiver {
 
   constructor(private readonly page: Page) {}
 
-  /** A recvonly audio+video offer, by default with its ICE candidates gathered in. */
+  /** An audio+video offer (recvonly, or sendrecv audio with the microphone), by default with its ICE candidates gathered in. */
   createOffer(options: OfferOptions = {}): Promise<string> {
     return call<string>(this.page, 'offer', options.waitForGathering ?? true, options.gatheringTimeoutMs ?? 5000);
   }
@@ -235,7 +269,7 @@ export class ChromiumBrowser {
     private readonly profileDir: string,
   ) {}
 
-  static async launch(): Promise<ChromiumBrowser> {
+  static async launch(options: LaunchOptions = {}): Promise<ChromiumBrowser> {
     if (!chromiumAvailable()) throw new Error(`Chromium not found at ${CHROMIUM_PATH} (bash docker/setup.sh --test installs it)`);
     // A fresh profile every time; removed on close.
     const profileDir = mkdtempSync(join(tmpdir(), 'ditto-chromium-'));
@@ -243,15 +277,23 @@ export class ChromiumBrowser {
     const context = await chromium.launchPersistentContext(profileDir, {
       executablePath: CHROMIUM_PATH,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: options.fakeMedia ? [...CHROMIUM_ARGS, ...FAKE_MEDIA_ARGS] : CHROMIUM_ARGS,
       timeout: 30_000,
     });
     return new ChromiumBrowser(context, profileDir);
   }
 
-  async newReceiver(): Promise<ChromiumReceiver> {
+  async newReceiver(options: ReceiverOptions = {}): Promise<ChromiumReceiver> {
     const page = await this.context.newPage();
-    await page.goto('about:blank');
+    if (options.microphone) {
+      // getUserMedia needs a secure context, which about:blank is not: an empty page "from" localhost is one.
+      // Playwright answers the request itself; nothing listens on that address.
+      await page.route(MIC_PAGE_URL, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>rx</title>' }));
+      await page.goto(MIC_PAGE_URL);
+    } else {
+      await page.goto('about:blank');
+    }
+    await page.evaluate(`window.__rxOptions = ${JSON.stringify(options)};`);
     await page.evaluate(PAGE_SCRIPT);
     return new ChromiumReceiver(page);
   }

@@ -143,7 +143,7 @@ t.test('every pipeline template parses with gst_parse_launch once filled', async
   const nvenc = hasElementFactory('nvh264enc');
   for (const f of files) {
     const tpl = loadTemplate(join(ROOT, 'pipelines', f));
-    for (const audio_source of ['file', 'live'] as const) {
+    for (const audio_source of ['file', 'live', 'webrtc'] as const) {
       let desc = renderTemplate(tpl, { ...values, audio_source });
       const missing = tpl.factories.filter((x) => !hasElementFactory(x));
       if (missing.length && !nvenc) {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { offerPayloadSchema, resolveOfferParams, type OfferPayload } from '../../src/sessions/offer-params.js';
+import { offerPayloadSchema, offerSendsAudio, resolveAudioSource, resolveOfferParams, type OfferPayload } from '../../src/sessions/offer-params.js';
 
 const defaults = { frameScale: 0.5, samplingTimesteps: 12, chunkConfig: [3, 5, 2], chunkSleepS: 0.02, backend: 'builtin' };
 const base = { sdp: 'v=0\r\n', type: 'offer', audio_path: 'speech.wav', source_path: 'portrait.jpg' };
@@ -123,4 +123,21 @@ t.test('online_mode: sessions are always live; false and garbage are reported', 
 t.test('unknown kwargs and top-level keys are named as ignored', async (t) => {
   const r = resolve({ extra: 1, setup_kwargs: { max_size: 1920 }, run_kwargs: { fade_in: 5 } });
   for (const f of ['extra', 'setup_kwargs.max_size', 'run_kwargs.fade_in']) t.ok(codes(r).includes(`${f}:ignored`), f);
+});
+
+t.test('audio source: asked, or the microphone inferred from a sendrecv audio m-line without audio_path', async (t) => {
+  const sdp = (dir: string) =>
+    ['v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'a=mid:0', `a=${dir}`, 'a=rtpmap:111 opus/48000/2',
+      'm=video 9 UDP/TLS/RTP/SAVPF 96', 'a=mid:1', 'a=recvonly', 'a=rtpmap:96 VP8/90000', ''].join('\r\n');
+  const parse = (p: Record<string, unknown>) => offerPayloadSchema.safeParse({ type: 'offer', source_path: 'p.jpg', ...p });
+  t.equal(offerSendsAudio(sdp('sendrecv')), true);
+  t.equal(offerSendsAudio(sdp('recvonly')), false);
+  t.equal(offerSendsAudio('not sdp'), false);
+  const mic = parse({ sdp: sdp('sendrecv') });
+  t.ok(mic.success, 'no audio_path needed when the browser sends its microphone');
+  t.equal(resolveAudioSource(mic.data!), 'mic');
+  t.notOk(parse({ sdp: sdp('recvonly') }).success, 'a recvonly offer still needs audio_path');
+  t.equal(resolveAudioSource(parse({ sdp: sdp('sendrecv'), audio_path: 'a.wav' }).data!), 'file', "the predecessor's payload stays a file session");
+  t.equal(resolveAudioSource(parse({ sdp: sdp('sendrecv'), audio_source: 'push' }).data!), 'push');
+  t.ok(parse({ sdp: sdp('recvonly'), audio_source: 'mic' }).success, 'the offer service refuses it with OFFER_MEDIA_MISSING');
 });

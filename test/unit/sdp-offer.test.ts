@@ -76,5 +76,5 @@ t.test('a bundle-only section (port 0, RFC 8843) is sent on; a rejected one (por
   t.match(parseOffer(bundleOnly)[1], { kind: 'audio', port: 0, bundleOnly: true });
   t.match(selectCodecs(parseOffer(bundleOnly), ['VP8']).audio, { codec: 'OPUS', pt: 111 });
   const rejected = `${video}${audio!.replace(/^m=audio \d+/, 'm=audio 0')}`;
-  t.throws(() => selectCodecs(parseOffer(rejected), ['VP8']), { status: 400 });
+  t.throws(() => selectCodecs(parseOffer(rejected), ['VP8']), { code: 'OFFER_MEDIA_MISSING', status: 400 });
 });

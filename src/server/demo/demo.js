@@ -1,10 +1,28 @@
-// The /demo page: one recvonly RTCPeerConnection per run, the predecessor's offer payload, live stats.
+// The /demo page: one RTCPeerConnection per run, the predecessor's offer payload, live stats. Speech comes
+// from a file on the server, the microphone (sent on the same peer connection), or files pushed over the
+// session's live-audio WebSocket ("say"), with Interrupt.
 const $ = (id) => document.getElementById(id);
 const video = $('video');
 let pc = null;
 let sessionId = null;
 let statsTimer = null;
 let last = null; // previous inbound-rtp snapshot, for bitrates
+let mic = null; // the microphone's MediaStream in microphone mode
+let sock = null; // the live-audio WebSocket of a push session
+
+const HINTS = {
+  mic: 'Your microphone drives the face on the same connection. Playback is muted so it does not echo.',
+  push: 'After Start, pick a WAV or Ogg/Opus file and press Say; Interrupt stops the speech at once.',
+};
+const audioMode = () => document.querySelector('input[name=audio_mode]:checked').value;
+
+function showMode() {
+  const mode = audioMode();
+  $('file_fields').classList.toggle('hidden', mode !== 'file');
+  $('audio_path').required = mode === 'file';
+  $('mode_hint').textContent = HINTS[mode] ?? '';
+  $('mode_hint').classList.toggle('hidden', !HINTS[mode]);
+}
 
 async function loadConfig() {
   const res = await fetch('/demo/config');
@@ -69,15 +87,26 @@ async function start(cfg) {
     if (pc.connectionState === 'connected') setStatus('streaming');
     if (pc.connectionState === 'failed') { setStatus('connection failed', true); stop(); }
   };
+  const mode = audioMode();
   preferCodec(pc.addTransceiver('video', { direction: 'recvonly' }), $('codec').value);
-  pc.addTransceiver('audio', { direction: 'recvonly' });
+  if (mode === 'mic') {
+    setStatus('asking for the microphone…');
+    mic = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
+    // sendrecv: the microphone goes up, the avatar's voice comes back on the same m-line
+    pc.addTransceiver(mic.getAudioTracks()[0], { direction: 'sendrecv', streams: [mic] });
+    video.muted = true;
+    setStatus('negotiating…');
+  } else {
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    video.muted = false;
+  }
   await pc.setLocalDescription(await pc.createOffer());
   await waitForIceGathering(pc, 1000);
 
   const body = {
     sdp: pc.localDescription.sdp,
     type: 'offer',
-    audio_path: $('audio_path').value,
+    ...(mode === 'file' ? { audio_path: $('audio_path').value } : { audio_source: mode }),
     source_path: $('source_path').value,
     setup_kwargs: { sampling_timesteps: Number($('sampling_timesteps').value), online_mode: true },
     run_kwargs: {
@@ -103,8 +132,52 @@ async function start(cfg) {
   }
   await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
   $('stop').disabled = false;
+  $('mic-badge').classList.toggle('hidden', mode !== 'mic');
+  if (mode === 'push') openSay(sessionId);
   statsTimer = setInterval(updateStats, 1000);
 }
+
+// Push sessions: files go over the session's live-audio WebSocket; its replies say what was queued.
+function openSay(id) {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  sock = new WebSocket(`${scheme}://${location.host}/webrtc/sessions/${encodeURIComponent(id)}/audio`);
+  sock.binaryType = 'arraybuffer';
+  $('say').classList.remove('hidden');
+  $('say_status').textContent = 'connecting…';
+  const ready = () => {
+    const open = sock?.readyState === WebSocket.OPEN;
+    $('say_send').disabled = !open || !$('say_file').files.length;
+    $('interrupt').disabled = !open;
+  };
+  sock.onopen = () => { $('say_status').textContent = 'ready: pick a file and press Say'; ready(); };
+  sock.onclose = () => { $('say_status').textContent = 'live audio closed'; ready(); };
+  sock.onmessage = (ev) => {
+    const m = JSON.parse(ev.data);
+    if (m.type === 'queued') $('say_status').textContent = `queued ${m.duration_s.toFixed(1)} s (${m.pushed_s.toFixed(1)} s in all)`;
+    else if (m.type === 'interrupted') $('say_status').textContent = 'interrupted';
+    else if (m.type === 'error') $('say_status').textContent = `${m.error.code}: ${m.error.message}`;
+    $('say_status').classList.toggle('error', m.type === 'error');
+  };
+  $('say_file').onchange = ready;
+  ready();
+}
+
+function closeSay() {
+  sock?.close();
+  sock = null;
+  $('say').classList.add('hidden');
+  $('say_send').disabled = $('interrupt').disabled = true;
+}
+
+$('say_send').addEventListener('click', async () => {
+  const file = $('say_file').files[0];
+  if (!file || sock?.readyState !== WebSocket.OPEN) return;
+  $('say_status').textContent = `sending ${file.name}…`;
+  sock.send(await file.arrayBuffer());
+});
+$('interrupt').addEventListener('click', () => {
+  if (sock?.readyState === WebSocket.OPEN) sock.send(JSON.stringify({ type: 'interrupt' }));
+});
 
 async function stop() {
   clearInterval(statsTimer);
@@ -116,6 +189,10 @@ async function stop() {
   }
   pc?.close();
   pc = null;
+  mic?.getTracks().forEach((track) => track.stop());
+  mic = null;
+  closeSay();
+  $('mic-badge').classList.add('hidden');
   video.srcObject = null;
   $('placeholder').classList.remove('hidden');
   $('start').disabled = false;
@@ -174,7 +251,11 @@ async function updateStats() {
   const res = await fetch(`/webrtc/sessions/${sessionId}`);
   if (!res.ok) { fill($('server-stats'), [['session', 'ended']]); return; }
   const s = await res.json();
-  fill($('server-stats'), Object.entries(flatten(s)).slice(0, 16));
+  // The element's own counters first: silence frames stop growing while speech (or the microphone) drives it.
+  const keys = ['state', 'audio_source', 'frames_out', 'silence_frames', 'frames_late', 'fps', 'av_drift_ms', 'latency_ms',
+    'bitrate_bps', 'pushed_audio_s', 'interrupts', 'connection_state', 'ice_connection_state', 'pipeline', 'video_codec'];
+  const flat = flatten(s);
+  fill($('server-stats'), keys.filter((k) => flat[k] !== undefined && flat[k] !== null).map((k) => [k.replaceAll('_', ' '), flat[k]]));
 }
 
 function flatten(obj, prefix = '') {
@@ -208,6 +289,9 @@ async function upload(field, input, target) {
 
 $('source_file').addEventListener('change', () => upload('source', $('source_file'), 'source_path').catch((e) => setStatus(String(e), true)));
 $('audio_file').addEventListener('change', () => upload('audio', $('audio_file'), 'audio_path').catch((e) => setStatus(String(e), true)));
+
+for (const radio of document.querySelectorAll('input[name=audio_mode]')) radio.addEventListener('change', showMode);
+showMode();
 
 loadConfig().then((cfg) => {
   $('start').addEventListener('click', () => start(cfg).catch((err) => { setStatus(String(err), true); stop(); }));

@@ -3,13 +3,15 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AppError, isAppError } from '../../errors.js';
 import { parseAudioChunk, slices } from '../../live-audio/audio-chunk.js';
+import { OggOpusReader } from '../../live-audio/ogg-opus.js';
 import type { Session } from '../../sessions/session.js';
 import { parseRequest } from '../validate.js';
 
 /**
  * Live audio for sessions offered with audio_source "push" (a TTS or LLM voice front end):
  *  - GET /webrtc/sessions/:id/audio upgrades to a WebSocket. Binary messages are audio: raw PCM s16le 16 kHz
- *    mono, or WAV chunks (any PCM/float format; converted in the graph). Each is answered with a text
+ *    mono, WAV chunks (any PCM/float format; converted in the graph), or Ogg/Opus pages (one Ogg stream per
+ *    utterance, chained; a page may span messages; decoded by the graph's opusdec). Each is answered with a text
  *    message {"type":"queued","duration_s","pushed_s"}; a bad one with {"type":"error","error":{code,message}}
  *    (the socket stays open). Text message {"type":"interrupt"} is the same as POST .../interrupt.
  *  - POST /webrtc/sessions/:id/interrupt drops the queued audio: the face returns to idle at once.
@@ -27,7 +29,8 @@ export default async function liveAudioRoutes(app: FastifyInstance) {
     const { id } = parseRequest(sessionParams, params, 'path parameters');
     const session = app.sessions.get(id);
     if (session.audioSource !== 'push') {
-      throw new AppError('SESSION_NOT_LIVE', `session ${id} plays a file: offer with audio_source "push" to send audio`, {
+      const from = session.audioSource === 'mic' ? 'the microphone' : 'a file';
+      throw new AppError('SESSION_NOT_LIVE', `session ${id} takes its audio from ${from}: offer with audio_source "push" to send audio`, {
         details: { session_id: id, audio_source: session.audioSource },
       });
     }
@@ -53,6 +56,7 @@ export default async function liveAudioRoutes(app: FastifyInstance) {
       const session = pushSession(request.params);
       const log = request.log.child({ session_id: session.id });
       let pushedS = 0;
+      const ogg = new OggOpusReader();
       const send = (msg: unknown) => {
         if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(msg));
       };
@@ -70,15 +74,29 @@ export default async function liveAudioRoutes(app: FastifyInstance) {
             const parsed = controlMessage.safeParse(safeJson(data.toString()));
             if (!parsed.success) throw new AppError('LIVE_AUDIO_INVALID', 'text messages must be {"type":"interrupt"}; audio goes in binary messages');
             session.interrupt();
+            ogg.reset(); // the rest of an interrupted Ogg stream is not wanted either
             send({ type: 'interrupted' });
             return;
           }
-          const chunk = parseAudioChunk(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
-          for (const slice of slices(chunk)) {
-            if (!session.pushAudio(slice, chunk.caps)) throw new AppError('SESSION_NOT_LIVE', 'the session no longer takes audio');
+          const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+          let durationS: number;
+          if (ogg.midPage || OggOpusReader.isOgg(buf)) {
+            const opus = ogg.read(buf);
+            if (opus.packets.length > 0 && !session.pushOpus(opus.packets, opus.channels, opus.durationS)) {
+              throw new AppError('SESSION_NOT_LIVE', 'the session no longer takes audio');
+            }
+            durationS = opus.durationS;
+          } else {
+            const chunk = parseAudioChunk(buf);
+            for (const slice of slices(chunk)) {
+              if (!session.pushAudio(slice, chunk.caps, slice.length / chunk.data.length * chunk.durationS)) {
+                throw new AppError('SESSION_NOT_LIVE', 'the session no longer takes audio');
+              }
+            }
+            durationS = chunk.durationS;
           }
-          pushedS += chunk.durationS;
-          send({ type: 'queued', duration_s: chunk.durationS, pushed_s: pushedS });
+          pushedS += durationS;
+          send({ type: 'queued', duration_s: durationS, pushed_s: pushedS });
         } catch (e) {
           fail(e);
         }
