@@ -84,7 +84,10 @@ export interface SessionEvents {
   closed: [{ reason: CloseReason; detail: string | null }];
 }
 
-export interface SessionSnapshot {
+/** The element's own figures, as session-stats.ts normalises them. */
+type ElementFigures = Pick<DittoStats, 'frames_out' | 'frames_late' | 'silence_frames' | 'fps' | 'pts_s' | 'av_drift_ms'>;
+
+export interface SessionSnapshot extends ElementFigures {
   session_id: string;
   state: SessionState;
   created_at: string;
@@ -96,12 +99,6 @@ export interface SessionSnapshot {
   connection_state: WebRtcConnectionState | null;
   ice_connection_state: WebRtcIceConnectionState | null;
   ice_gathering_state: WebRtcIceGatheringState | null;
-  frames_out: number | null;
-  frames_late: number | null;
-  silence_frames: number | null;
-  fps: number | null;
-  pts_s: number | null;
-  av_drift_ms: number | null;
   ms_since_last_rtcp: number | null;
   latency_ms: number | null;
   close_reason: CloseReason | null;

@@ -167,6 +167,8 @@ export function speechSrc(path: string): string {
 }
 
 export const FAKE_SINKS = 'd.video ! fakesink name=vsink d.audio ! fakesink name=asink';
+/** An appsrc named "src" taking S16LE 16 kHz mono, for tests that push audio themselves. */
+export const S16_APPSRC = 'appsrc name=src format=time caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved';
 
 /** Parses "name, key=(type)value, ..." element messages into plain objects (numbers where numeric). */
 export function parseMessage(s: string): { name: string; fields: Record<string, string | number> } {

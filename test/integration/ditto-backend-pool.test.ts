@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { AppError } from '../../src/errors.js';
 import { PoolClient } from '../../src/workers/pool-client.js';
-import { dittoElement, probe, requirePlugin, tempDir } from '../helpers/gst-probe.js';
+import { dittoElement, probe, requirePlugin, tempDir, FAKE_SINKS, S16_APPSRC } from '../helpers/gst-probe.js';
 import { startFakePool, testAudio } from '../helpers/ditto-pool.js';
 
 requirePlugin();
@@ -19,8 +19,8 @@ t.teardown(tmp.cleanup);
 const pool = await startFakePool({ workers: 1 });
 t.teardown(() => pool.stop());
 
-const APPSRC = 'appsrc name=src format=time caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved';
-const SINKS = 'd.video ! fakesink name=vsink d.audio ! fakesink name=asink';
+const APPSRC = S16_APPSRC;
+const SINKS = FAKE_SINKS;
 const raw = join(tmp.dir, 'speech.s16');
 writeFileSync(raw, testAudio(16000).s16);
 

@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { FRAME_NS, dittoElement, probe, requirePlugin, tempDir } from '../helpers/gst-probe.js';
+import { FRAME_NS, dittoElement, probe, requirePlugin, tempDir, FAKE_SINKS, S16_APPSRC } from '../helpers/gst-probe.js';
 import { type FakeEvent, startFakePool, testAudio } from '../helpers/ditto-pool.js';
 
 requirePlugin();
@@ -18,8 +18,8 @@ t.teardown(tmp.cleanup);
 const pool = await startFakePool({ workers: 2 });
 t.teardown(() => pool.stop());
 
-const APPSRC = 'appsrc name=src format=time caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved';
-const SINKS = 'd.video ! fakesink name=vsink d.audio ! fakesink name=asink';
+const APPSRC = S16_APPSRC;
+const SINKS = FAKE_SINKS;
 const N = 52_900; // 82.66 frames: the last frame is partial
 const FRAMES = Math.ceil(N / 640);
 const audio = testAudio(N);
