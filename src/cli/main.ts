@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 import { isAppError } from '../errors.js';
 import type { Command } from './command.js';
+import { clientCommand } from './commands/client.js';
 import { doctorCommand } from './commands/doctor.js';
 import { renderCommand } from './commands/render.js';
 import { serveCommand } from './commands/serve.js';
 
 /** `ditto-gst <command> [options]`. New commands register here. */
-const COMMANDS: readonly Command[] = [serveCommand, renderCommand, doctorCommand];
+const COMMANDS: readonly Command[] = [serveCommand, renderCommand, clientCommand, doctorCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

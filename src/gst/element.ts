@@ -45,7 +45,7 @@ export class Element {
     nativeCall(() => native().padWatch(this.pipeline.handle, this.name, pad));
   }
 
-  /** The counters of a watched pad (zeros when unwatched) and its current caps. */
+  /** The counters of a watched pad (zeros when unwatched), its current caps and EOS flag. */
   padCounters(pad = 'src'): PadCounters {
     return nativeCall(() => native().padCounters(this.pipeline.handle, this.name, pad));
   }
@@ -59,6 +59,12 @@ export interface PadCounters {
   runningTimeMs: number | null;
   /** The pad's current caps as GStreamer prints them, null before negotiation. */
   caps: string | null;
+  /**
+   * The pad has received EOS (its EOS flag, watched or not). On a sink's pad: everything before the EOS has
+   * reached the sink. A pipeline holding a webrtcbin never posts EOS itself (webrtcbin's own network sinks
+   * never get one), so this is how to tell that a recording branch has finished.
+   */
+  eos: boolean;
 }
 
 /** An appsrc fed from JS. Each push copies the bytes once into a GstBuffer; nothing waits on V8's collector. */

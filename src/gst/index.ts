@@ -7,7 +7,7 @@ import { native } from './native.js';
 
 export { GstError, type GstErrorCode } from './errors.js';
 export { Element, AppSrc, type PadCounters } from './element.js';
-export { WebRtcBin, type AnswerOptions, type OfferOptions, type TransceiverDirection } from './webrtcbin.js';
+export { WebRtcBin, type AnswerOptions, type IncomingTargets, type OfferOptions, type TransceiverDirection } from './webrtcbin.js';
 export { Pipeline, type LaunchOptions } from './pipeline.js';
 export type * from './types.js';
 

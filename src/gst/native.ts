@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GstError } from './errors.js';
 import type { PadCounters } from './element.js';
-import type { TransceiverDirection } from './webrtcbin.js';
+import type { IncomingTargets, TransceiverDirection } from './webrtcbin.js';
 import type { IceConfig, PropertyValue, WebRtcConnectionState, WebRtcIceConnectionState, WebRtcIceGatheringState } from './types.js';
 
 /** Opaque pipeline handle owned by the addon. */
@@ -43,6 +43,7 @@ export interface NativeAddon {
   webrtcAddTransceiver(h: NativeHandle, element: string, direction: TransceiverDirection, caps: string): void;
   webrtcOffer(h: NativeHandle, element: string, gatherTimeoutMs: number): Promise<string>;
   webrtcAcceptAnswer(h: NativeHandle, element: string, answerSdp: string): Promise<void>;
+  webrtcLinkIncoming(h: NativeHandle, element: string, targets: IncomingTargets): void;
   padWatch(h: NativeHandle, element: string, pad: string): void;
   padCounters(h: NativeHandle, element: string, pad: string): PadCounters;
 }

@@ -27,6 +27,12 @@ export interface OfferOptions {
   gatherTimeoutMs?: number;
 }
 
+/** Element names whose "sink" pad receives webrtcbin's incoming streams of each kind. */
+export interface IncomingTargets {
+  video?: string;
+  audio?: string;
+}
+
 export type TransceiverDirection = 'sendonly' | 'recvonly' | 'sendrecv' | 'inactive';
 
 const DEFAULT_CAPS_WAIT_MS = 500;
@@ -78,6 +84,18 @@ export class WebRtcBin extends Element implements TypedEmitter<WebRtcEvents> {
   /** A receive-only m-line: media arrives on a webrtcbin src pad once the peer sends it. */
   addRecvonlyTransceiver(caps: string): void {
     this.addTransceiver('recvonly', caps);
+  }
+
+  /**
+   * Links each src pad webrtcbin adds (one per incoming stream) to the named element's "sink" pad by the
+   * stream's media kind, inside the addon on the streaming thread. Use it instead of gst-launch delayed
+   * linking (`webrtc. ! application/x-rtp,media=video ! …`), which links pads in order of appearance: a
+   * webrtcbin src pad's queried caps do not say its media, so audio can land on the video branch
+   * (not-negotiated). A stream with no free target is discarded into a fakesink with a bus warning.
+   * Call once, before the answer is accepted. GST_NO_ELEMENT for a missing element or sink pad.
+   */
+  linkIncoming(targets: IncomingTargets): void {
+    nativeCall(() => native().webrtcLinkIncoming(this.pipeline.handle, this.name, targets));
   }
 
   addIceCandidate(sdpMLineIndex: number, candidate: string): void {

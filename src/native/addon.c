@@ -287,6 +287,7 @@ NAPI_MODULE_INIT ()
     EXPORT ("webrtcAddTransceiver", dg_webrtc_add_transceiver),
     EXPORT ("webrtcOffer", dg_webrtc_offer),
     EXPORT ("webrtcAcceptAnswer", dg_webrtc_accept_answer),
+    EXPORT ("webrtcLinkIncoming", dg_webrtc_link_incoming),
     EXPORT ("padWatch", dg_pad_watch),
     EXPORT ("padCounters", dg_pad_counters),
   };

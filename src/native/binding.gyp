@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "ditto_gst",
-      "sources": ["addon.c", "dispatch.c", "values.c", "pipeline.c", "webrtc.c", "pads.c"],
+      "sources": ["addon.c", "dispatch.c", "values.c", "pipeline.c", "webrtc.c", "pads.c", "incoming.c"],
       "cflags": [
         "-std=gnu11",
         "-Wall",

@@ -123,6 +123,7 @@ struct _DgWebRtc
   gint64 last_rtcp_us;          /* atomic monotonic time of the peer's last RTCP, 0 = never */
   GList *gather_waiters;        /* (pipe->lock) DgOp* waiting for gathering complete */
   GMainContext *ice_context;    /* ref: the libnice agent's context, drained at close */
+  gchar *incoming[2];           /* (pipe->lock) linkIncoming targets: video, audio */
 };
 
 DgWebRtc *dg_webrtc_ref (DgWebRtc * rtc);
@@ -249,6 +250,7 @@ napi_value dg_webrtc_rtcp_age (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_add_transceiver (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_offer (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_accept_answer (napi_env env, napi_callback_info info);
+napi_value dg_webrtc_link_incoming (napi_env env, napi_callback_info info);
 napi_value dg_pad_watch (napi_env env, napi_callback_info info);
 napi_value dg_pad_counters (napi_env env, napi_callback_info info);
 

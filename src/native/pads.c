@@ -153,8 +153,9 @@ dg_pad_watch (napi_env env, napi_callback_info info)
   return NULL;
 }
 
-/* padCounters(handle, element, pad) -> {buffers, bytes, runningTimeMs, caps}
- * (buffers/bytes 0 and runningTimeMs null when the pad is not watched). */
+/* padCounters(handle, element, pad) -> {buffers, bytes, runningTimeMs, caps,
+ * eos} (buffers/bytes 0 and runningTimeMs null when the pad is not watched;
+ * caps and eos, the pad's EOS flag, always as the pad has them now). */
 napi_value
 dg_pad_counters (napi_env env, napi_callback_info info)
 {
@@ -164,6 +165,7 @@ dg_pad_counters (napi_env env, napi_callback_info info)
   GstCaps *caps;
   DgPadCounters *c;
   gint64 buffers = 0, bytes = 0, rt = -1;
+  gboolean eos;
 
   DG_NAPI_CALL (env, napi_get_cb_info (env, info, &argc, argv, NULL, NULL),
       NULL);
@@ -176,6 +178,7 @@ dg_pad_counters (napi_env env, napi_callback_info info)
     bytes = DG_GET64 (&c->bytes);
     rt = DG_GET64 (&c->running_time);
   }
+  eos = GST_PAD_IS_EOS (pad);
   GST_OBJECT_UNLOCK (pad);
   caps = gst_pad_get_current_caps (pad);
   gst_object_unref (pad);
@@ -200,5 +203,7 @@ dg_pad_counters (napi_env env, napi_callback_info info)
     napi_get_null (env, &v);
   }
   napi_set_named_property (env, out, "caps", v);
+  napi_get_boolean (env, eos, &v);
+  napi_set_named_property (env, out, "eos", v);
   return out;
 }

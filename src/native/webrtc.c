@@ -40,6 +40,8 @@ dg_webrtc_unref (DgWebRtc * rtc)
   if (rtc->ice_context)
     g_main_context_unref (rtc->ice_context);
   dg_pipe_unref (rtc->pipe);
+  g_free (rtc->incoming[0]);
+  g_free (rtc->incoming[1]);
   g_free (rtc->name);
   g_free (rtc);
 }

@@ -1,11 +1,13 @@
 import t, { type Test } from 'tap';
-import { GstError, Pipeline } from '../../src/gst/index.js';
+import { GstError, Pipeline, type IncomingTargets } from '../../src/gst/index.js';
 import { senderDescription } from '../helpers/gst-media.js';
 
 /**
  * The offering side of the addon: two webrtcbins in one process negotiate over loopback. Ours offers recvonly
  * VP8 + Opus (transceivers added through "add-transceiver"), a stock sender answers through answer(), and
- * the media arrives on webrtcbin src pads linked by gst-launch's delayed linking, counted by pad probes.
+ * the media arrives on webrtcbin src pads that the addon links by media kind (linkIncoming), counted by pad
+ * probes. (gst-launch's delayed linking links them in order of appearance: audio first lands on the video
+ * branch and the stream stops with not-negotiated.)
  */
 
 const LOOPBACK = { localAddresses: ['127.0.0.1'] };
@@ -13,15 +15,16 @@ const VP8 = 'application/x-rtp,media=video,encoding-name=VP8,clock-rate=90000,pa
 const OPUS = 'application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,encoding-params=(string)2,payload=111';
 const RECEIVER =
   'webrtcbin name=webrtc bundle-policy=max-compat latency=50 ' +
-  'webrtc. ! application/x-rtp,media=video ! rtpvp8depay name=vout ! fakesink sync=false async=false ' +
-  'webrtc. ! application/x-rtp,media=audio ! rtpopusdepay name=aout ! fakesink sync=false async=false';
+  'rtpvp8depay name=vout ! fakesink sync=false async=false ' +
+  'rtpopusdepay name=aout ! fakesink sync=false async=false';
 
-async function receiver(t: Test) {
+async function receiver(t: Test, incoming: IncomingTargets = { video: 'vout', audio: 'aout' }) {
   const p = Pipeline.launch(RECEIVER);
   t.teardown(() => p.close());
   const webrtc = p.webrtc('webrtc', LOOPBACK);
   webrtc.addRecvonlyTransceiver(VP8);
   webrtc.addRecvonlyTransceiver(OPUS);
+  webrtc.linkIncoming(incoming);
   p.element('vout').watchPad();
   p.element('aout').watchPad();
   await p.setState('playing');
@@ -61,6 +64,23 @@ t.test('offer() -> answer() -> acceptAnswer(): media flows between two webrtcbin
   t.ok(Object.values(stats).some((s) => s['type'] === 'inbound-rtp' && Number(s['bytes-received']) > 0), 'inbound-rtp stats');
 });
 
+t.test('linkIncoming: a stream with no target of its kind is drained with a warning, the other still flows', async (t) => {
+  const sender = Pipeline.launch(senderDescription({ width: 160, height: 120 }));
+  t.teardown(() => sender.close());
+  const sw = sender.webrtc('webrtc', LOOPBACK);
+  await sender.setState('playing');
+  const { p, webrtc } = await receiver(t, { video: 'vout' });
+  const warnings: string[] = [];
+  p.on('warning', (w) => warnings.push(`${w.source}: ${w.debug ?? w.message}`));
+  await webrtc.acceptAnswer(await sw.answer(await webrtc.offer()));
+  const deadline = Date.now() + 10000;
+  while ((p.element('vout').padCounters().buffers < 25 || warnings.length === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.ok(p.element('vout').padCounters().buffers >= 25, 'video flows');
+  t.equal(p.element('aout').padCounters().buffers, 0, 'audio never reached the unlinked branch');
+  t.match(warnings.join('\n'), /^webrtc: [^]*incoming audio stream on src_\d+ not linked \(no element for this kind\): discarded/);
+  t.equal(webrtc.connectionState, 'connected', 'the session keeps running');
+});
+
 t.test('misuse and refusals', async (t) => {
   const p = Pipeline.launch(RECEIVER);
   t.teardown(() => p.close());
@@ -69,7 +89,12 @@ t.test('misuse and refusals', async (t) => {
   t.throws(() => webrtc.addTransceiver('recvonly', 'not caps at all ((('), { code: 'GST_WEBRTC' });
   t.throws(() => webrtc.addTransceiver('sideways' as never, VP8), { code: 'GST_WEBRTC', message: /direction/ });
   t.throws(() => p.element('vout').watchPad('nope'), { code: 'GST_NO_ELEMENT' });
-  t.same(p.element('vout').padCounters(), { buffers: 0, bytes: 0, runningTimeMs: null, caps: null }, 'unwatched, unnegotiated');
+  t.same(p.element('vout').padCounters(), { buffers: 0, bytes: 0, runningTimeMs: null, caps: null, eos: false }, 'unwatched, unnegotiated');
+  t.throws(() => webrtc.linkIncoming({ video: 'nope' }), { code: 'GST_NO_ELEMENT' }, 'linkIncoming: unknown element');
+  t.throws(() => webrtc.linkIncoming({ audio: 'webrtc' }), { code: 'GST_NO_ELEMENT', message: /sink/ }, 'linkIncoming: no sink pad');
+  t.throws(() => webrtc.linkIncoming({}), { code: 'GST_WEBRTC' }, 'linkIncoming: nothing to link');
+  webrtc.linkIncoming({ video: 'vout' });
+  t.throws(() => webrtc.linkIncoming({ audio: 'aout' }), { code: 'GST_WEBRTC', message: /already/ }, 'linkIncoming: once');
   webrtc.addRecvonlyTransceiver(VP8);
   await p.setState('playing');
   await t.rejects(webrtc.acceptAnswer('not sdp'), { code: 'GST_WEBRTC' });
