@@ -816,27 +816,33 @@ caps_poll (gpointer data)
 
 static void on_local_set (GstPromise * promise, gpointer data);
 
+/* create-answer / create-offer replied: set the description as local. */
 static void
-on_answer_created (GstPromise * promise, gpointer data)
+description_created (GstPromise * promise, DgOp * op, const gchar * kind)
 {
-  DgOp *op = data;
   const GstStructure *reply = NULL;
-  GstWebRTCSessionDescription *answer = NULL;
+  GstWebRTCSessionDescription *desc = NULL;
+  gchar *step = g_strdup_printf ("create-%s", kind);
   gchar *why = NULL;
 
   if (!promise_ok (promise, &reply, &why)) {
-    chain_failed (op, "create-answer", why);
+    chain_failed (op, step, why);
     g_free (why);
-    return;
+  } else if (!reply || !gst_structure_get (reply, kind,
+          GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &desc, NULL) || !desc) {
+    dg_op_reject (op, "GST_WEBRTC", "%s returned no %s", step, kind);
+  } else {
+    op->t_created = g_get_monotonic_time ();
+    emit_with_promise (op, "set-local-description", desc, on_local_set);
+    gst_webrtc_session_description_free (desc);
   }
-  if (!reply || !gst_structure_get (reply, "answer",
-          GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &answer, NULL) || !answer) {
-    dg_op_reject (op, "GST_WEBRTC", "create-answer returned no answer");
-    return;
-  }
-  op->t_created = g_get_monotonic_time ();
-  emit_with_promise (op, "set-local-description", answer, on_local_set);
-  gst_webrtc_session_description_free (answer);
+  g_free (step);
+}
+
+static void
+on_answer_created (GstPromise * promise, gpointer data)
+{
+  description_created (promise, data, "answer");
 }
 
 static gboolean
@@ -1003,24 +1009,7 @@ dg_webrtc_answer (napi_env env, napi_callback_info info)
 static void
 on_offer_created (GstPromise * promise, gpointer data)
 {
-  DgOp *op = data;
-  const GstStructure *reply = NULL;
-  GstWebRTCSessionDescription *offer = NULL;
-  gchar *why = NULL;
-
-  if (!promise_ok (promise, &reply, &why)) {
-    chain_failed (op, "create-offer", why);
-    g_free (why);
-    return;
-  }
-  if (!reply || !gst_structure_get (reply, "offer",
-          GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &offer, NULL) || !offer) {
-    dg_op_reject (op, "GST_WEBRTC", "create-offer returned no offer");
-    return;
-  }
-  op->t_created = g_get_monotonic_time ();
-  emit_with_promise (op, "set-local-description", offer, on_local_set);
-  gst_webrtc_session_description_free (offer);
+  description_created (promise, data, "offer");
 }
 
 napi_value
