@@ -1559,7 +1559,10 @@ handle_offline_eos (GstDittoTalkingHead * self)
     GST_ELEMENT_ERROR (self, STREAM, DEMUX,
         ("No audio: the stream ended before any audio sample arrived"),
         ("zero-length input in offline mode"));
+    /* An error, then EOS as GStreamer's sources do; fatal, so no
+     * "ditto-eos" claims that the animation ended well. */
     g_mutex_lock (&self->lock);
+    self->fatal = TRUE;
     queue_eos (self);
     g_mutex_unlock (&self->lock);
     return;

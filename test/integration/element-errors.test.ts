@@ -91,12 +91,16 @@ t.test('zero-length audio is an error in offline mode, a clean end in live mode'
     /No audio: the stream ended before any audio sample arrived/,
     'empty wav',
   );
-  await expectError(
-    t,
-    `audiotestsrc num-buffers=0 ! audio/x-raw,rate=16000,channels=1 ! ${dittoElement({ 'source-image': PORTRAIT })} ${SINKS}`,
-    /No audio/,
-    'immediate EOS',
+  // An EOS at once makes the element fail within microseconds of PAUSED. gst-launch 1.22 quits its main loop
+  // from its bus sync handler and loses a quit that comes before g_main_loop_run() starts (it then waits
+  // forever), so this case is checked through our own probe, which has no such race.
+  const immediate = await probe(
+    `audiotestsrc num-buffers=0 ! audio/x-raw,rate=16000,channels=1 ! ${dittoElement({ 'source-image': PORTRAIT })} d.video ! fakesink name=vsink d.audio ! fakesink name=asink`,
+    { timeoutS: 10 },
   );
+  t.notOk(immediate.timed_out, 'immediate EOS: no hang');
+  t.match(immediate.errors, [{ message: /No audio: the stream ended before any audio sample arrived/ }], 'immediate EOS: clear error');
+  t.equal(immediate.video.count, 0, 'immediate EOS: no frame');
   const live = await probe(
     `audiotestsrc num-buffers=0 ! audio/x-raw,rate=16000,channels=1 ! ${dittoElement({ 'source-image': PORTRAIT, mode: 'live', 'frame-scale': 0.25 })} d.video ! fakesink name=vsink d.audio ! fakesink name=asink`,
     { timeoutS: 10 },
