@@ -939,13 +939,38 @@ finish_local (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* The remote description argument of answer() and acceptAnswer(): SDP text
+ * with media lines, without mDNS candidates (see strip_mdns_candidates).
+ * NULL with a JS exception pending otherwise. */
+static GstSDPMessage *
+get_remote_sdp (napi_env env, DgWebRtc * rtc, napi_value value,
+    const gchar * what)
+{
+  gchar *text = dg_get_string (env, value);
+  GstSDPMessage *sdp = NULL;
+
+  if (!text)
+    return NULL;
+  gst_sdp_message_new (&sdp);
+  if (gst_sdp_message_parse_buffer ((const guint8 *) text, strlen (text),
+          sdp) != GST_SDP_OK || gst_sdp_message_medias_len (sdp) == 0) {
+    gst_sdp_message_free (sdp);
+    g_free (text);
+    dg_throw (env, "GST_WEBRTC", "the %s is not an SDP with media lines", what);
+    return NULL;
+  }
+  g_free (text);
+  if (strip_mdns_candidates (sdp))
+    GST_DEBUG ("%s: dropped the %s's mDNS candidates", rtc->pipe->name, what);
+  return sdp;
+}
+
 napi_value
 dg_webrtc_answer (napi_env env, napi_callback_info info)
 {
   size_t argc = 5;
   napi_value argv[5], promise;
   DgWebRtc *rtc;
-  gchar *text;
   GstSDPMessage *sdp = NULL;
   uint32_t caps_wait_ms = 0, gather_ms = 0;
   DgOp *op;
@@ -956,27 +981,11 @@ dg_webrtc_answer (napi_env env, napi_callback_info info)
     return NULL;
   napi_get_value_uint32 (env, argv[3], &caps_wait_ms);
   napi_get_value_uint32 (env, argv[4], &gather_ms);
-  if (!(text = dg_get_string (env, argv[2]))) {
+  if (!rtc_running (env, rtc, "answer()")
+      || !(sdp = get_remote_sdp (env, rtc, argv[2], "offer"))) {
     dg_webrtc_unref (rtc);
     return NULL;
   }
-  if (!rtc_running (env, rtc, "answer()")) {
-    g_free (text);
-    dg_webrtc_unref (rtc);
-    return NULL;
-  }
-  gst_sdp_message_new (&sdp);
-  if (gst_sdp_message_parse_buffer ((const guint8 *) text, strlen (text),
-          sdp) != GST_SDP_OK || gst_sdp_message_medias_len (sdp) == 0) {
-    gst_sdp_message_free (sdp);
-    g_free (text);
-    dg_webrtc_unref (rtc);
-    dg_throw (env, "GST_WEBRTC", "the offer is not an SDP with media lines");
-    return NULL;
-  }
-  g_free (text);
-  if (strip_mdns_candidates (sdp))
-    GST_DEBUG ("%s: dropped the offer's mDNS candidates", rtc->pipe->name);
 
   op = dg_op_new (rtc->pipe, DG_OP_ANSWER, env, &promise);
   op->rtc = rtc;                /* takes get_rtc's ref */
@@ -1064,7 +1073,6 @@ dg_webrtc_accept_answer (napi_env env, napi_callback_info info)
   size_t argc = 3;
   napi_value argv[3], promise;
   DgWebRtc *rtc;
-  gchar *text;
   GstSDPMessage *sdp = NULL;
   GstWebRTCSessionDescription *desc;
   DgOp *op;
@@ -1073,26 +1081,11 @@ dg_webrtc_accept_answer (napi_env env, napi_callback_info info)
       NULL);
   if (argc < 3 || !(rtc = get_rtc (env, argv[0], argv[1])))
     return NULL;
-  if (!(text = dg_get_string (env, argv[2]))) {
+  if (!rtc_running (env, rtc, "acceptAnswer()")
+      || !(sdp = get_remote_sdp (env, rtc, argv[2], "answer"))) {
     dg_webrtc_unref (rtc);
     return NULL;
   }
-  if (!rtc_running (env, rtc, "acceptAnswer()")) {
-    g_free (text);
-    dg_webrtc_unref (rtc);
-    return NULL;
-  }
-  gst_sdp_message_new (&sdp);
-  if (gst_sdp_message_parse_buffer ((const guint8 *) text, strlen (text),
-          sdp) != GST_SDP_OK || gst_sdp_message_medias_len (sdp) == 0) {
-    gst_sdp_message_free (sdp);
-    g_free (text);
-    dg_webrtc_unref (rtc);
-    dg_throw (env, "GST_WEBRTC", "the answer is not an SDP with media lines");
-    return NULL;
-  }
-  g_free (text);
-  strip_mdns_candidates (sdp);
   desc = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_ANSWER, sdp);
   op = dg_op_new (rtc->pipe, DG_OP_SET_REMOTE, env, &promise);
   op->rtc = rtc;
