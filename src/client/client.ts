@@ -40,6 +40,8 @@ export interface ClientResult {
   audioPackets: number;
   receivedS: number;
   recordPath: string | null;
+  /** Video frames written to the recording (counted behind the valve once the file is finished); null without one. */
+  recordedFrames: number | null;
   last: StatsSample | null;
 }
 
@@ -73,6 +75,7 @@ export class ClientSession {
   private ended: EndReason | null = null;
   /** Connected: from here on the recording is kept (and finished) whatever ends the session. */
   private receiving = false;
+  private recordedFrames: number | null = null;
   private readonly wake = new AbortController();
 
   constructor(
@@ -88,7 +91,9 @@ export class ClientSession {
     try {
       const answer = await this.negotiate();
       await this.awaitConnection();
-      return await this.receive(answer);
+      const result = await this.receive(answer);
+      await this.close();
+      return { ...result, recordedFrames: this.recordedFrames };
     } finally {
       this.io.signal.removeEventListener('abort', onAbort);
       await this.close();
@@ -121,6 +126,8 @@ export class ClientSession {
     webrtc.linkIncoming(graph.incoming);
     p.element('vout').watchPad('src');
     p.element('aout').watchPad('src');
+    // What reaches the file: frames can still arrive between the last stats sample and the valve closing.
+    if (o.record) p.element('vvalve').watchPad('src');
     await p.setState('playing');
     const offer = await webrtc.offer();
     if (this.ended) throw new AppError('VALIDATION_FAILED', 'stopped before the offer was sent');
@@ -182,6 +189,7 @@ export class ClientSession {
       audioPackets: final?.audioPackets ?? 0,
       receivedS: (Date.now() - started) / 1000,
       recordPath: this.opts.record?.path ?? null,
+      recordedFrames: null,
       last: final,
     };
   }
@@ -208,7 +216,10 @@ export class ClientSession {
     this.sessionId = null;
     const deleting = id ? this.api.deleteSession(id).catch((e: Error) => this.io.err(`could not delete session ${id}: ${e.message}`)) : null;
     const record = this.opts.record;
-    if (p && record && this.receiving && !p.closed) await this.finishRecording(p).catch((e: Error) => this.io.err(`recording not finalized: ${e.message}`));
+    if (p && record && this.receiving && !p.closed) {
+      await this.finishRecording(p).catch((e: Error) => this.io.err(`recording not finalized: ${e.message}`));
+      if (!p.closed) this.recordedFrames = p.element('vvalve').padCounters('src').buffers;
+    }
     await deleting;
     if (p) await p.close();
     // The filesink opened the file before the offer: a session that never got to receive leaves no empty file.

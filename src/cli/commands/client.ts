@@ -156,7 +156,7 @@ export const clientCommand: Command = {
       const r = await session.run();
       process.stderr.write(
         `session ${r.sessionId} ended (${r.endReason}): ${r.videoFrames} video frames (${r.videoCodec}), ${r.audioPackets} audio packets in ${r.receivedS.toFixed(1)} s` +
-          `${r.recordPath ? `; recorded ${r.recordPath}` : ''}\n`,
+          `${r.recordPath ? `; recorded ${r.recordedFrames ?? 0} video frames to ${r.recordPath}` : ''}\n`,
       );
       return 0;
     } catch (e) {
