@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The directory holding ditto-gst's package.json, found by walking up from this module, so defaults such as
- * `pipelines/` and `media/` work from src/ (tsx) and dist/src/ (tsc) alike, whatever the working directory.
+ * `pipelines/` and the demo's sample media work from src/ (tsx) and dist/src/ (tsc) alike, whatever the working directory.
  */
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));

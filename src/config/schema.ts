@@ -53,7 +53,7 @@ export const configSchema = z.object({
       dirs: z
         .array(z.string().min(1))
         .min(1)
-        .default([join(root, 'media')])
+        .default([join(root, 'src', 'server', 'demo', 'media')])
         .describe('directories audio_path and source_path must resolve into'),
       audioExtensions: z
         .array(extension)

@@ -59,9 +59,9 @@ function animatorBench(): void {
 function elementOffline(): void {
   header('dittotalkinghead offline through GStreamer (speech.wav, 512x512, no encoder)');
   const args = [
-    'filesrc', `location=${join(ROOT, 'media', 'speech.wav')}`, '!', 'decodebin', '!', 'audioconvert', '!',
+    'filesrc', `location=${join(ROOT, 'src', 'server', 'demo', 'media', 'speech.wav')}`, '!', 'decodebin', '!', 'audioconvert', '!',
     'audioresample', '!', 'audio/x-raw,rate=16000,channels=1', '!', 'dittotalkinghead', 'name=d',
-    `source-image=${join(ROOT, 'media', 'portrait.jpg')}`, 'd.video', '!', 'fakesink', 'd.audio', '!', 'fakesink',
+    `source-image=${join(ROOT, 'src', 'server', 'demo', 'media', 'portrait.jpg')}`, 'd.video', '!', 'fakesink', 'd.audio', '!', 'fakesink',
   ];
   const runs: number[] = [];
   for (let i = 0; i < 3; i++) {
@@ -105,7 +105,7 @@ async function waitForLine(proc: ChildProcess, pattern: RegExp, timeoutMs = 30_0
 
 async function startServer(): Promise<Target> {
   const proc = spawn(process.execPath, [join(DIST, 'src', 'cli', 'main.js'), 'serve', '--port', '0', '--log-level', 'warn',
-    '--ice-local-addresses', '127.0.0.1', '--sessions-max', '16', '--media-dirs', join(ROOT, 'media')], {
+    '--ice-local-addresses', '127.0.0.1', '--sessions-max', '16', '--media-dirs', join(ROOT, 'src', 'server', 'demo', 'media')], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -135,7 +135,7 @@ async function startFloor(): Promise<Target> {
   const proc = spawn(process.execPath, [join(DIST, 'test', 'bench', 'floor-server.js'), '0'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DITTO_MEDIA_DIRS: join(ROOT, 'media') },
+    env: { ...process.env, DITTO_MEDIA_DIRS: join(ROOT, 'src', 'server', 'demo', 'media') },
   });
   const m = await waitForLine(proc, /"listening":(\d+)/);
   const base = `http://127.0.0.1:${m[1]}`;

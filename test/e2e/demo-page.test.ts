@@ -71,7 +71,7 @@ t.test('the demo page streams the animated face', { skip: !chromiumAvailable() &
 
   // Upload a portrait through the picker: the field then holds the server's content-hash name.
   const portrait = join(s.mediaDir, 'picked.jpg');
-  copyFileSync(join(ROOT, 'media', 'portrait.jpg'), portrait);
+  copyFileSync(join(ROOT, 'src', 'server', 'demo', 'media', 'portrait.jpg'), portrait);
   await page.setInputFiles('#source_file', portrait);
   await page.waitForFunction(() => /^[0-9a-f]{32}\.jpg$/.test((document.getElementById('source_path') as HTMLInputElement).value));
 

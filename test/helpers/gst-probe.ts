@@ -16,8 +16,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PLUGIN_DIR = join(ROOT, 'build', 'plugin', 'ditto');
 export const PROBE = join(ROOT, 'build', 'plugin', 'tests', 'ditto-probe');
-export const PORTRAIT = join(ROOT, 'media', 'portrait.jpg');
-export const SPEECH_WAV = join(ROOT, 'media', 'speech.wav');
+export const PORTRAIT = join(ROOT, 'src', 'server', 'demo', 'media', 'portrait.jpg');
+export const SPEECH_WAV = join(ROOT, 'src', 'server', 'demo', 'media', 'speech.wav');
 
 export const FRAME_NS = 40_000_000;
 export const SAMPLES_PER_FRAME = 640;

@@ -23,8 +23,8 @@ export interface TestServer {
 
 export async function testServer(env: Record<string, string> = {}): Promise<TestServer> {
   const mediaDir = mkdtempSync(join(tmpdir(), 'ditto-test-media-'));
-  copyFileSync(join(ROOT, 'media', 'speech.wav'), join(mediaDir, 'speech.wav'));
-  copyFileSync(join(ROOT, 'media', 'portrait.jpg'), join(mediaDir, 'portrait.jpg'));
+  copyFileSync(join(ROOT, 'src', 'server', 'demo', 'media', 'speech.wav'), join(mediaDir, 'speech.wav'));
+  copyFileSync(join(ROOT, 'src', 'server', 'demo', 'media', 'portrait.jpg'), join(mediaDir, 'portrait.jpg'));
   const config = loadConfig({
     env: {
       DITTO_LOG_LEVEL: process.env['DITTO_TEST_LOG_LEVEL'] ?? 'silent',

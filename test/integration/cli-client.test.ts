@@ -117,7 +117,7 @@ t.test('client', async (t) => {
   t.test('local files are uploaded first; the client stops when the server ends the session', async (t) => {
     const audio = makeAudio(work, 'ogg-opus'); // 1 s of audio: the server ends the session after it
     const file = join(work, 'upload.mkv');
-    const r = await client(['--server', url, '--audio', audio, '--source', join(ROOT, 'media', 'portrait.jpg'), '--duration', '15', '--frame-scale', '0.25', '--record', file]);
+    const r = await client(['--server', url, '--audio', audio, '--source', join(ROOT, 'src', 'server', 'demo', 'media', 'portrait.jpg'), '--duration', '15', '--frame-scale', '0.25', '--record', file]);
     t.equal(r.code, 0, r.stderr);
     t.match(r.stderr, /uploaded .*o\.ogg, .*portrait\.jpg/);
     const sum = summary(r.stderr);

@@ -13,7 +13,7 @@ const run = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 50000 });
 const work = mkdtempSync(join(tmpdir(), 'ditto-cli-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
-const PORTRAIT = join(ROOT, 'media', 'portrait.jpg'); // 512x512
+const PORTRAIT = join(ROOT, 'src', 'server', 'demo', 'media', 'portrait.jpg'); // 512x512
 
 /** Decodes a video file with GStreamer: raw I420 frames and 16 kHz mono S16 audio, sizes in bytes. */
 function decode(file: string): { videoBytes: number; audioBytes: number } {

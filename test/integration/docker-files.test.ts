@@ -343,8 +343,8 @@ t.test('compose.yaml parses: one GPU service from the GPU image, a CPU profile f
 t.test('every pipeline template parses with gst_parse_launch once filled', async (t) => {
   const values: TemplateValues = {
     audio_source: 'file',
-    audio_path: join(ROOT, 'media', 'speech.wav'),
-    source_image: join(ROOT, 'media', 'portrait.jpg'),
+    audio_path: join(ROOT, 'src', 'server', 'demo', 'media', 'speech.wav'),
+    source_image: join(ROOT, 'src', 'server', 'demo', 'media', 'portrait.jpg'),
     frame_scale: 0.5,
     sampling_timesteps: 10,
     chunk_config: [3, 5, 2],

@@ -103,7 +103,7 @@ t.test('F32LE input, odd length, other chunk configs and frame-scale', async (t)
   }
 });
 
-t.test('the mouth moves with speech and stays still in silence', { skip: existsSync(SPEECH_WAV) ? false : 'media/speech.wav missing' }, async (t) => {
+t.test('the mouth moves with speech and stays still in silence', { skip: existsSync(SPEECH_WAV) ? false : 'src/server/demo/media/speech.wav missing' }, async (t) => {
   // 1.5 s silence, 2.5 s of speech, 1.5 s silence
   const src = SPEECH_WAV;
   const wav = join(tmp.dir, 'sss.wav');

@@ -14,7 +14,7 @@ import { CHROMIUM_OFFER_FIXTURE, ROOT, testServer, type TestServer } from '../he
  */
 
 const OFFER = readFileSync(CHROMIUM_OFFER_FIXTURE, 'utf8');
-const SPEECH = readFileSync(join(ROOT, 'media', 'speech.wav')); // 16 kHz mono S16 WAV
+const SPEECH = readFileSync(join(ROOT, 'src', 'server', 'demo', 'media', 'speech.wav')); // 16 kHz mono S16 WAV
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function pushSession(s: TestServer, rx: ChromiumReceiver): Promise<string> {

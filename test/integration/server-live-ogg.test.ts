@@ -16,7 +16,7 @@ import { ROOT, testServer } from '../helpers/server-app.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ditto-ogg-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-const SPEECH = readFileSync(join(ROOT, 'media', 'speech.wav')); // 16 kHz mono S16, 44-byte header
+const SPEECH = readFileSync(join(ROOT, 'src', 'server', 'demo', 'media', 'speech.wav')); // 16 kHz mono S16, 44-byte header
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function wav(pcm: Buffer): Buffer {

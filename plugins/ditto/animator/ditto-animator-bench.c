@@ -31,9 +31,9 @@ static gboolean opt_trace = FALSE;
 
 static GOptionEntry entries[] = {
   {"image", 'i', 0, G_OPTION_ARG_FILENAME, &opt_image,
-      "Portrait (default media/portrait.jpg)", "PATH"},
+      "Portrait (default src/server/demo/media/portrait.jpg)", "PATH"},
   {"audio", 'a', 0, G_OPTION_ARG_FILENAME, &opt_audio,
-      "16 kHz mono PCM16 WAV (default media/speech.wav, else synthetic speech)", "PATH"},
+      "16 kHz mono PCM16 WAV (default src/server/demo/media/speech.wav, else synthetic speech)", "PATH"},
   {"seconds", 's', 0, G_OPTION_ARG_DOUBLE, &opt_seconds,
       "Seconds of audio for the offline run (default: whole file, looped as needed; 20 s minimum)", "S"},
   {"scale", 0, 0, G_OPTION_ARG_DOUBLE, &opt_scale, "frame-scale (default 1.0)", "F"},
@@ -327,7 +327,7 @@ main (int argc, char **argv)
   g_option_context_free (ctx);
 
   if (!opt_image)
-    opt_image = g_strdup ("media/portrait.jpg");
+    opt_image = g_strdup ("src/server/demo/media/portrait.jpg");
   DittoImage img = { 0 };
   if (!ditto_media_load_image (opt_image, &img, &err)) {
     g_printerr ("%s\n", err->message);
@@ -335,8 +335,8 @@ main (int argc, char **argv)
   }
   Audio src = { 0 };
   const char *audio_name = "synthetic speech";
-  if (!opt_audio && g_file_test ("media/speech.wav", G_FILE_TEST_EXISTS))
-    opt_audio = g_strdup ("media/speech.wav");
+  if (!opt_audio && g_file_test ("src/server/demo/media/speech.wav", G_FILE_TEST_EXISTS))
+    opt_audio = g_strdup ("src/server/demo/media/speech.wav");
   if (opt_audio) {
     src.samples = ditto_media_load_wav (opt_audio, &src.n, &err);
     if (!src.samples) {

@@ -3,7 +3,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Unit tests of the built-in animator (GLib test framework, TAP output with
- * --tap). Run from the repository root (reads media/portrait.jpg) or pass
+ * --tap). Run from the repository root (reads src/server/demo/media/portrait.jpg) or pass
  * DITTO_TEST_PORTRAIT.
  */
 #ifdef HAVE_CONFIG_H
@@ -483,7 +483,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   const char *path = g_getenv ("DITTO_TEST_PORTRAIT");
   GError *err = NULL;
-  if (!ditto_media_load_image (path ? path : "media/portrait.jpg", &portrait, &err))
+  if (!ditto_media_load_image (path ? path : "src/server/demo/media/portrait.jpg", &portrait, &err))
     g_error ("portrait: %s", err->message);
 
   g_test_add_func ("/animator/features/spectral-balance", test_features_spectral_balance);
