@@ -166,13 +166,6 @@ export const configSchema = z.object({
         .min(0)
         .default(5000)
         .describe('how long a "disconnected" peer may take to come back before teardown'),
-      answerCapsWaitMs: z
-        .number()
-        .int()
-        .min(0)
-        .max(5000)
-        .default(0)
-        .describe('extra wait for RTP caps before create-answer; templates declare their SSRCs in caps, so the answer names them without waiting'),
       iceGatherTimeoutMs: z
         .number()
         .int()

@@ -46,7 +46,6 @@ export const FAILURE_REASONS: ReadonlySet<CloseReason> = new Set([
 ]);
 
 export interface SessionTimeouts {
-  answerCapsWaitMs: number;
   iceGatherTimeoutMs: number;
   connectTimeoutMs: number;
   disconnectedGraceMs: number;
@@ -261,7 +260,8 @@ export class Session extends EventEmitter<SessionEvents> {
     await pipeline.setState('playing');
     this.assertOpen();
     const answer = await webrtc.answer(this.spec.offerSdp, {
-      capsWaitMs: this.ctx.timeouts.answerCapsWaitMs,
+      // Every template declares its SSRCs in caps (a required placeholder), so the answer names them at once.
+      capsWaitMs: 0,
       gatherTimeoutMs: this.ctx.timeouts.iceGatherTimeoutMs,
     });
     this.assertOpen();

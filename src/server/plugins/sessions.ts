@@ -22,7 +22,6 @@ export default fp<SessionsPluginOptions>(
       maxSessions: config.sessions.max,
       retryAfterS: config.sessions.retryAfterS,
       timeouts: {
-        answerCapsWaitMs: config.sessions.answerCapsWaitMs,
         iceGatherTimeoutMs: config.sessions.iceGatherTimeoutMs,
         connectTimeoutMs: config.sessions.connectTimeoutMs,
         disconnectedGraceMs: config.sessions.disconnectedGraceMs,
