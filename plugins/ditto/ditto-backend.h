@@ -121,6 +121,14 @@ typedef struct {
 
   /* Free everything; never fails, safe after an error. */
   void (*close) (DittoBackend * backend);
+
+  /* Wall time the backend needs to turn one fed chunk into its first frame
+   * (measured where the backend can, e.g. the worker's per-window compute).
+   * Live mode adds it to the lookahead it waits for and to the LATENCY it
+   * reports, so a slow model still meets its deadlines. May be NULL; 0 or
+   * GST_CLOCK_TIME_NONE: negligible. May change after open() as the backend
+   * measures; the element re-reads it and posts a latency message on growth. */
+  GstClockTime (*compute_latency) (DittoBackend * backend);
 } DittoBackendClass;
 
 struct _DittoBackend {
