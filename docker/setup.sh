@@ -20,8 +20,9 @@ runtime_pkgs=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice
   libgdk-pixbuf-2.0-dev webp-pixbuf-loader
   libopencv-objdetect-dev libopencv-imgproc-dev opencv-data
+  libdlib-dev libdlib-data
 )
-test_pkgs=(chromium valgrind sox espeak-ng python3-numpy python3-yaml)
+test_pkgs=(chromium valgrind sox espeak-ng python3-numpy python3-yaml coturn iproute2)
 
 pkgs=("${runtime_pkgs[@]}")
 [ "$want_test" = 1 ] && pkgs+=("${test_pkgs[@]}")
