@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { ServerConfig } from '../config/schema.js';
-import { createGstLoader, type GstLoader } from '../sessions/gst-api.js';
-import { loadPipelineCatalog, type PipelineCatalog } from '../sessions/pipeline-template.js';
+import { createGstLoader, type GstLoader } from '../gst/loader.js';
+import { loadPipelineCatalog, type PipelineCatalog } from '../pipelines/pipeline-template.js';
 import errorHandling from './plugins/error-handling.js';
 import sessionsPlugin from './plugins/sessions.js';
 import uploadsPlugin from './plugins/uploads.js';

@@ -9,11 +9,11 @@ import type {
   WebRtcIceGatheringState,
 } from '../gst/types.js';
 import { AppError } from '../errors.js';
-import { gstErrorCode, type GstApi } from './gst-api.js';
-import { LIVE_AUDIO_APPSRC, LIVE_OPUS_APPSRC, PUSH_PCM_CAPS, opusCaps } from './pipeline-template.js';
-import type { Logger } from './logger.js';
-import type { SessionParams } from './offer-params.js';
-import type { CodecSelection } from './sdp-offer.js';
+import { gstErrorCode, type GstApi } from '../gst/loader.js';
+import { LIVE_AUDIO_APPSRC, LIVE_OPUS_APPSRC, PUSH_PCM_CAPS, opusCaps } from '../pipelines/pipeline-template.js';
+import type { Logger } from '../logger.js';
+import type { SessionParams } from '../offers/offer-params.js';
+import type { CodecSelection } from '../offers/sdp-offer.js';
 import { bitrate, dittoStatsFromMessage, summariseRtpStats, type DittoStats, type RtpSummary } from './session-stats.js';
 
 /**

@@ -1,13 +1,13 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../../config/schema.js';
-import type { GstLoader } from '../../sessions/gst-api.js';
-import { OfferService } from '../../sessions/offer-service.js';
-import { prewarmElements } from '../../sessions/prewarm.js';
-import type { PipelineCatalog } from '../../sessions/pipeline-template.js';
+import type { GstLoader } from '../../gst/loader.js';
+import { OfferService } from '../../offers/offer-service.js';
+import { prewarmElements } from '../../pipelines/prewarm.js';
+import type { PipelineCatalog } from '../../pipelines/pipeline-template.js';
 import { SessionManager } from '../../sessions/session-manager.js';
 import { DittoWorkerPool } from '../../workers/worker-pool.js';
-import { createMetrics } from '../metrics.js';
+import { createMetrics } from './metrics.js';
 
 export interface SessionsPluginOptions {
   config: ServerConfig;

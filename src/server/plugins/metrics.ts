@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SessionManager } from '../sessions/session-manager.js';
-import { FAILURE_REASONS } from '../sessions/session.js';
-import type { WorkerState } from '../workers/pool-client.js';
-import type { DittoWorkerPool } from '../workers/worker-pool.js';
+import type { SessionManager } from '../../sessions/session-manager.js';
+import { FAILURE_REASONS } from '../../sessions/session.js';
+import type { WorkerState } from '../../workers/pool-client.js';
+import type { DittoWorkerPool } from '../../workers/worker-pool.js';
 
 /** Prometheus metrics of one app instance (own registry, so several apps can live in one test process). */
 export interface AppMetrics {
