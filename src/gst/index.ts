@@ -9,6 +9,7 @@ export { GstError, type GstErrorCode } from './errors.js';
 export { Element, AppSrc, type PadCounters } from './element.js';
 export { WebRtcBin, type AnswerOptions, type IncomingTargets, type OfferOptions, type TransceiverDirection } from './webrtcbin.js';
 export { Pipeline, type LaunchOptions } from './pipeline.js';
+export { onListenerError, type ListenerErrorHandler } from './emitter.js';
 export type * from './types.js';
 
 /** GStreamer's version string; initialises GStreamer on first use (GstError('GST_INIT') when it cannot). */

@@ -4,7 +4,7 @@ import { delimiter } from 'node:path';
  * The part of src/gst the sessions use, loaded lazily: GST_PLUGIN_PATH has to be set before the addon
  * initialises GStreamer, and requests that fail validation never need GStreamer at all.
  */
-export type GstApi = Pick<typeof import('./index.js'), 'Pipeline' | 'hasElementFactory' | 'gstVersion'>;
+export type GstApi = Pick<typeof import('./index.js'), 'Pipeline' | 'hasElementFactory' | 'gstVersion' | 'onListenerError'>;
 export type GstLoader = () => Promise<GstApi>;
 
 export function createGstLoader(pluginPath: string): GstLoader {

@@ -1,5 +1,5 @@
 import { AppSrc, Element, type PipelineRef } from './element.js';
-import { Events } from './emitter.js';
+import { Events, reportListenerError } from './emitter.js';
 import { GstError, nativeAsync, nativeCall } from './errors.js';
 import { native, type NativeHandle } from './native.js';
 import type { IceConfig, PipelineEvents, TypedEmitter } from './types.js';
@@ -34,7 +34,13 @@ export class Pipeline implements TypedEmitter<PipelineEvents>, PipelineRef {
   static launch(description: string, opts: LaunchOptions = {}): Pipeline {
     let pipeline: Pipeline | null = null;
     // Events are delivered asynchronously, so `pipeline` is always set by the time one arrives.
-    const dispatch = (target: string | null, event: string, payload: unknown) => pipeline?.dispatch(target, event, payload);
+    const dispatch = (target: string | null, event: string, payload: unknown) => {
+      try {
+        pipeline?.dispatch(target, event, payload);
+      } catch (err) {
+        reportListenerError(err, pipeline?.name ?? opts.name ?? 'pipeline', event);
+      }
+    };
     const handle = nativeCall(() => native().pipelineLaunch(description, opts.name ?? null, dispatch));
     pipeline = new Pipeline(handle, native().pipelineName(handle));
     return pipeline;

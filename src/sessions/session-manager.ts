@@ -25,6 +25,8 @@ export interface SessionManagerEvents {
   closed: [Session, { reason: CloseReason; detail: string | null }];
   frames: [number];
   'start-failed': [AppError];
+  /** An event listener threw (logged; the event was skipped for that listener). */
+  'listener-error': [];
 }
 
 export class SessionManager extends EventEmitter<SessionManagerEvents> {
@@ -87,6 +89,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
 
   private async start(spec: SessionSpec): Promise<{ session: Session; answer: string }> {
     const gst = await this.opts.loadGst();
+    gst.onListenerError(this.onListenerError);
     const started = await Session.start(spec, {
       gst,
       ice: this.opts.ice,
@@ -110,6 +113,11 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     this.emit('opened', session);
     return started;
   }
+
+  private readonly onListenerError = (err: unknown, owner: string, event: string) => {
+    this.opts.logger.error({ err, pipeline: owner, event }, `a "${event}" listener threw; that listener skipped the event`);
+    this.emit('listener-error');
+  };
 
   get(id: string): Session {
     const s = this.sessions.get(id);

@@ -62,6 +62,12 @@ export function createMetrics(sessions: SessionManager, workers: DittoWorkerPool
     labelNames: ['reason'] as const,
     registers: [registry],
   });
+  const listenerErrors = new Counter({
+    name: 'ditto_listener_errors_total',
+    help: 'Exceptions thrown by GStreamer event listeners (logged and contained)',
+    registers: [registry],
+  });
+  sessions.on('listener-error', () => listenerErrors.inc());
   const frames = new Counter({ name: 'ditto_frames_out_total', help: 'Video frames produced by dittotalkinghead', registers: [registry] });
   const offerAnswerSeconds = new Histogram({
     name: 'ditto_offer_answer_seconds',
