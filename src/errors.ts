@@ -16,8 +16,6 @@ export const ERROR_STATUS = {
   NO_COMMON_CODEC: 400,
   UPLOAD_INVALID: 400,
   UPLOAD_FIELD_MISSING: 400,
-  MEDIA_DECODE_FAILED: 400,
-  IMAGE_TOO_LARGE: 400,
   LIVE_AUDIO_INVALID: 400,
   // 404
   NOT_FOUND: 404,
@@ -28,6 +26,12 @@ export const ERROR_STATUS = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNSUPPORTED_MEDIA_FORMAT: 415,
+  /** A media file over the size limit (uploads stream-check it; offers check files already on disk). */
+  MEDIA_TOO_LARGE: 413,
+  // 422: the file is of an accepted type but its content is unusable
+  MEDIA_EMPTY: 422,
+  MEDIA_DECODE_FAILED: 422,
+  IMAGE_TOO_LARGE: 422,
   // 503: try again later
   AT_CAPACITY: 503,
   SHUTTING_DOWN: 503,
