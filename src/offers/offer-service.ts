@@ -11,6 +11,7 @@ import type { SessionManager } from '../sessions/session-manager.js';
 import type { AudioSource } from '../sessions/session.js';
 import { selectTemplates, type TemplateSelection } from '../pipelines/template-selection.js';
 import type { DittoWorkerPool } from '../workers/worker-pool.js';
+import type { MediaCheck } from '../uploads/media-check.js';
 
 /**
  * POST /webrtc/offer without the HTTP: validate the predecessor's payload, resolve media paths, read the SDP,
@@ -40,6 +41,8 @@ export interface OfferServiceDeps {
   loadGst: GstLoader;
   /** backend "ditto": the worker pool every session reserves a worker from before its pipeline is built. */
   workers?: DittoWorkerPool | null;
+  /** Content checks of the offer's media files, before any graph is built. */
+  media: MediaCheck;
 }
 
 export function validationError(error: z.ZodError, what = 'request body'): AppError {
@@ -113,6 +116,11 @@ export class OfferService {
     selectCodecs(media, configured);
     // Refuse early at capacity: no GStreamer work for an offer we cannot take.
     this.deps.sessions.assertAdmissible();
+    // A bad file is the client's mistake (4xx with its code), found before a graph is built (cached by content).
+    await Promise.all([
+      audioSource === 'file' ? this.deps.media.check(audioPath, 'audio', 'audio_path') : null,
+      this.deps.media.check(imagePath, 'image', 'source_path'),
+    ]);
     const templates = await this.usableTemplates();
     if (templates.size === 0) {
       throw new AppError('PIPELINE_START_FAILED', 'no session pipeline is usable: required GStreamer elements are missing (see the server log)');

@@ -3,6 +3,7 @@ import type { ServerConfig } from '../config/schema.js';
 import { createGstLoader, type GstLoader } from '../gst/loader.js';
 import { loadPipelineCatalog, type PipelineCatalog } from '../pipelines/pipeline-template.js';
 import errorHandling from './plugins/error-handling.js';
+import mediaPlugin from './plugins/media.js';
 import metricsPlugin from './plugins/metrics.js';
 import sessionsPlugin from './plugins/sessions.js';
 import uploadsPlugin from './plugins/uploads.js';
@@ -44,10 +45,11 @@ export async function buildApp(config: ServerConfig, deps: AppDeps = {}): Promis
   app.setValidatorCompiler(zodValidatorCompiler);
 
   await app.register(errorHandling);
+  await app.register(mediaPlugin, { config });
   await app.register(sessionsPlugin, { config, catalog, loadGst });
   await app.register(statusRoutes, { loadGstVersion: async () => (await loadGst()).gstVersion() });
   await app.register(metricsPlugin);
-  await app.register(uploadsPlugin, { config, loadGst });
+  await app.register(uploadsPlugin, { config });
   await app.register(webrtcRoutes);
   await app.register(uploadRoutes);
   await app.register(liveAudioRoutes);

@@ -1,6 +1,7 @@
 import type { ServerConfig } from '../config/schema.js';
 import type { OfferService } from '../offers/offer-service.js';
 import type { SessionManager } from '../sessions/session-manager.js';
+import type { MediaCheck } from '../uploads/media-check.js';
 import type { UploadService } from '../uploads/upload-service.js';
 import type { DittoWorkerPool } from '../workers/worker-pool.js';
 import type { AppMetrics } from './plugins/metrics.js';
@@ -14,5 +15,7 @@ declare module 'fastify' {
     workers: DittoWorkerPool | null;
     metrics: AppMetrics;
     uploads: UploadService;
+    /** Content checks of media files (uploads and every offer's files), shared cache and probe pool. */
+    media: MediaCheck;
   }
 }

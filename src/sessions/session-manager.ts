@@ -78,7 +78,8 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     try {
       return await starting;
     } catch (e) {
-      const err = e instanceof AppError ? e : new AppError('PIPELINE_START_FAILED', (e as Error).message, { cause: e });
+      if (!(e instanceof AppError)) this.opts.logger.error({ err: e, session_id: spec.id }, 'session start failed');
+      const err = e instanceof AppError ? e : new AppError('PIPELINE_START_FAILED', `the session could not be started (server log: session ${spec.id})`, { cause: e });
       this.emit('start-failed', err);
       throw err;
     } finally {
@@ -105,6 +106,9 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       });
     }
     this.sessions.set(session.id, session);
+    // Frames made while the offer was being answered were reported before anyone listened.
+    const early = session.snapshot().frames_out ?? 0;
+    if (early > 0) this.emit('frames', early);
     session.on('frames', (n) => this.emit('frames', n));
     session.once('closed', (info) => {
       this.sessions.delete(session.id);

@@ -125,6 +125,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private live: LiveInput | null = null;
   private readonly telemetry: SessionTelemetry;
   private eosTimer: NodeJS.Timeout | null = null;
+  /** The element finished before the answer was out: the drain starts once it is. */
+  private eosPending = false;
   private closing: Promise<void> | null = null;
   private closeReason: CloseReason | null = null;
   private closeDetail: string | null = null;
@@ -150,12 +152,13 @@ export class Session extends EventEmitter<SessionEvents> {
       const answer = await session.launchAndAnswer();
       return { session, answer };
     } catch (e) {
-      const code = gstErrorCode(e);
       const message = (e as Error).message;
       await session.close('start-failed', message);
       if (e instanceof AppError) throw e;
-      throw new AppError('PIPELINE_START_FAILED', `could not start the session pipeline: ${message}`, {
-        details: { gst_code: code, pipeline: spec.pipelineName },
+      // GStreamer's text names elements, pipelines and paths: the log has it, the client gets the session id.
+      session.log.error({ err: e, gst_code: gstErrorCode(e), pipeline: spec.pipelineName }, 'session start failed');
+      throw new AppError('PIPELINE_START_FAILED', `the session could not be started (server log: session ${spec.id})`, {
+        details: { session_id: spec.id },
         cause: e,
       });
     }
@@ -223,6 +226,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.assertOpen();
     this.setState('answered');
     this.watchdog.armConnectTimeout();
+    if (this.eosPending) this.drainAfterEos();
     return answer;
   }
 
@@ -254,13 +258,24 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private readonly onEos = () => {
     this.log.info({}, 'end of stream');
-    void this.close('eos', 'end of the audio');
+    this.onDittoEos();
   };
 
-  /** The element finished the file audio. The last frames are still in the encoders and the network: let them drain. */
+  /**
+   * The element finished the file audio. The last frames are still in the encoders and the network: let them
+   * drain. A very short file can end before the answer is even out: that is no failure to start, so the
+   * drain then begins once the answer is sent.
+   */
   private onDittoEos(): void {
-    if (this.closing || this.eosTimer) return;
+    if (this.closing || this.eosTimer || this.eosPending) return;
     this.log.info({ frames_out: this.telemetry.framesOut }, 'ditto element finished the audio');
+    if (this.stateValue === 'starting') this.eosPending = true;
+    else this.drainAfterEos();
+  }
+
+  private drainAfterEos(): void {
+    this.eosPending = false;
+    if (this.closing || this.eosTimer) return;
     this.eosTimer = setTimeout(() => void this.close('eos', 'end of the audio'), EOS_DRAIN_MS);
   }
 

@@ -89,8 +89,8 @@ t.test('content decides, not the name; bad input leaves nothing behind', async (
     ['text named .wav', [audioPart(Buffer.from('hello, I am not audio at all'.repeat(4)), 'speech.wav')], 415, 'UNSUPPORTED_MEDIA_FORMAT'],
     ['an image in the audio field', [audioPart(images['png']!, 'speech.wav')], 415, 'UNSUPPORTED_MEDIA_FORMAT'],
     ['audio in the source field', [sourcePart(audio['wav']!, 'face.png')], 415, 'UNSUPPORTED_MEDIA_FORMAT'],
-    ['WAV magic, garbage body', [audioPart(Buffer.concat([audio['wav']!.subarray(0, 12), Buffer.alloc(4000, 0x55)]))], 400, 'MEDIA_DECODE_FAILED'],
-    ['PNG magic, garbage body', [sourcePart(Buffer.concat([images['png']!.subarray(0, 33), Buffer.alloc(2000, 0x55)]))], 400, 'MEDIA_DECODE_FAILED'],
+    ['WAV magic, garbage body', [audioPart(Buffer.concat([audio['wav']!.subarray(0, 12), Buffer.alloc(4000, 0x55)]))], 422, 'MEDIA_DECODE_FAILED'],
+    ['PNG magic, garbage body', [sourcePart(Buffer.concat([images['png']!.subarray(0, 33), Buffer.alloc(2000, 0x55)]))], 422, 'MEDIA_DECODE_FAILED'],
     ['empty file', [audioPart(Buffer.alloc(0))], 400, 'UPLOAD_INVALID'],
     ['no file at all', [{ field: 'note', value: 'hi' }], 400, 'UPLOAD_FIELD_MISSING'],
     ['unknown file field', [{ field: 'video', filename: 'x.png', data: images['png']! }], 400, 'UPLOAD_INVALID'],
@@ -116,7 +116,7 @@ t.test('a decompression bomb is refused from its header', async (t) => {
   bomb.writeUInt32BE(30000, 16);
   bomb.writeUInt32BE(30000, 20);
   const r = await post(s, [audioPart(audio['wav']!), sourcePart(bomb)]);
-  t.equal(r.statusCode, 400, r.body);
+  t.equal(r.statusCode, 422, r.body);
   t.match(r.json().error, { code: 'IMAGE_TOO_LARGE', details: { width: 30000, height: 30000 } });
   t.same(uploaded(s), [], 'the valid audio of the same request was not kept either');
 });

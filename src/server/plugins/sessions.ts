@@ -36,7 +36,7 @@ export default fp<SessionsPluginOptions>(
     });
     // backend "ditto": every session takes a worker of the warm pool (reserved before its pipeline is built).
     const workers = config.element.backend === 'ditto' ? new DittoWorkerPool(config.worker, app.log, config.sessions.retryAfterS) : null;
-    const offers = new OfferService({ config, catalog, sessions, loadGst, workers });
+    const offers = new OfferService({ config, catalog, sessions, loadGst, workers, media: app.media });
     offers.onSelected = ({ fallbacks, disabled }) => {
       for (const f of fallbacks) {
         app.log.warn(
@@ -72,5 +72,5 @@ export default fp<SessionsPluginOptions>(
       await sessions.closeAll('shutdown');
     });
   },
-  { name: 'sessions' },
+  { name: 'sessions', dependencies: ['media'] },
 );

@@ -1,16 +1,15 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../../config/schema.js';
-import type { GstLoader } from '../../gst/loader.js';
 import { UploadService } from '../../uploads/upload-service.js';
 
 /** How often the retention policy runs besides after each upload (age limits need a clock, not a request). */
 const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
 
 /** Decorates the app with the upload service and keeps the upload directory within its retention policy. */
-export default fp<{ config: ServerConfig; loadGst: GstLoader }>(
-  async function uploadsPlugin(app: FastifyInstance, { config, loadGst }) {
-    const uploads = new UploadService(config, loadGst);
+export default fp<{ config: ServerConfig }>(
+  async function uploadsPlugin(app: FastifyInstance, { config }) {
+    const uploads = new UploadService(config, app.media);
     app.decorate('uploads', uploads);
     const prune = async () => {
       try {
@@ -30,5 +29,5 @@ export default fp<{ config: ServerConfig; loadGst: GstLoader }>(
       if (timer) clearInterval(timer);
     });
   },
-  { name: 'uploads' },
+  { name: 'uploads', dependencies: ['media'] },
 );
