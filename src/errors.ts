@@ -17,6 +17,8 @@ export const ERROR_STATUS = {
   UPLOAD_INVALID: 400,
   UPLOAD_FIELD_MISSING: 400,
   LIVE_AUDIO_INVALID: 400,
+  /** Pushed audio would run too far ahead of playback (the WebSocket is slowed first; see live-audio.ts). */
+  LIVE_AUDIO_OVERRUN: 429,
   // 404
   NOT_FOUND: 404,
   SESSION_NOT_FOUND: 404,
