@@ -4,11 +4,14 @@ import { LIVE_AUDIO_APPSRC, LIVE_OPUS_APPSRC, PUSH_PCM_CAPS, opusCaps } from '..
 
 /**
  * The live audio of a push session: raw PCM/WAV samples and Opus packets queued in the graph's two appsrcs,
- * and interrupts that make the element drop what it holds. Counts what went in.
+ * and interrupts that make the element drop what it holds. Counts what went in, and how far the pushed audio
+ * runs ahead of playback (the element plays it in real time), so a client can be slowed before it fills memory.
  */
 export class LiveInput {
   pushedS = 0;
   interrupts = 0;
+  private backlogS = 0;
+  private backlogAt = Date.now();
   private audioIn: AppSrc | null;
   private opusIn: AppSrc | null;
   private audioInCaps = PUSH_PCM_CAPS;
@@ -33,8 +36,21 @@ export class LiveInput {
       this.audioInCaps = caps;
     }
     const ok = this.audioIn.push(data);
-    if (ok) this.pushedS += durationS;
+    if (ok) this.queued(durationS);
     return ok;
+  }
+
+  /** Seconds of pushed audio not yet played (an estimate: playback drains it at one second per second). */
+  get queuedS(): number {
+    const now = Date.now();
+    this.backlogS = Math.max(0, this.backlogS - (now - this.backlogAt) / 1000);
+    this.backlogAt = now;
+    return this.backlogS;
+  }
+
+  private queued(durationS: number): void {
+    this.backlogS = this.queuedS + durationS;
+    this.pushedS += durationS;
   }
 
   /**
@@ -48,7 +64,7 @@ export class LiveInput {
       this.opusChannels = channels;
     }
     for (const p of packets) if (!this.opusIn.push(p)) return false;
-    this.pushedS += durationS;
+    this.queued(durationS);
     return true;
   }
 
@@ -56,6 +72,7 @@ export class LiveInput {
   interrupt(): void {
     if (!this.audioIn) return;
     this.pipeline.element('ditto').set('interrupt', true);
+    this.backlogS = 0;
     this.interrupts++;
     this.log.info({ interrupts: this.interrupts }, 'audio interrupted');
   }

@@ -4,12 +4,15 @@ import type { IceConfig } from '../gst/types.js';
 import { AppError } from '../errors.js';
 import type { GstLoader } from '../gst/loader.js';
 import type { Logger } from '../logger.js';
-import { Session, type CloseReason, type SessionSpec, type SessionTimeouts } from './session.js';
+import { Session, TEARDOWN_DEADLINE_MS, type CloseReason, type SessionSpec, type SessionTimeouts } from './session.js';
 
 /**
  * Owns every live Session: admission against the capacity limit (slots are taken before the pipeline is
  * built, so concurrent offers cannot overshoot), lookup, DELETE and graceful shutdown of all sessions.
  */
+
+/** The longest closeAll() waits (a little more than one session's teardown deadline). */
+export const CLOSE_ALL_DEADLINE_MS = TEARDOWN_DEADLINE_MS + 2_000;
 
 export interface SessionManagerOptions {
   maxSessions: number;
@@ -137,14 +140,24 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     await this.get(id).close('deleted', 'DELETE /webrtc/sessions/:id');
   }
 
-  /** Refuses new sessions and closes every open one; idempotent. */
-  closeAll(reason: CloseReason = 'shutdown'): Promise<void> {
+  /**
+   * Refuses new sessions and closes every open one, waiting at most `deadlineMs` (each session's own teardown
+   * deadline applies too): a stuck graph must not keep a SIGTERM'd server from exiting. Idempotent.
+   */
+  closeAll(reason: CloseReason = 'shutdown', deadlineMs = CLOSE_ALL_DEADLINE_MS): Promise<void> {
     if (!this.shuttingDown) {
+      const open = this.list();
       // Offers still starting notice shuttingDown and close themselves; wait for them too.
-      this.shuttingDown = Promise.all([
-        ...this.list().map((s) => s.close(reason)),
-        Promise.allSettled([...this.pending]),
-      ]).then(() => undefined);
+      const all = Promise.all([...open.map((s) => s.close(reason)), Promise.allSettled([...this.pending])]).then(() => 'done' as const);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), deadlineMs)));
+      this.shuttingDown = Promise.race([all, late]).then((outcome) => {
+        clearTimeout(timer);
+        if (outcome === 'late') {
+          const stuck = open.filter((s) => !s.closed).map((s) => s.id);
+          this.opts.logger.error({ deadline_ms: deadlineMs, stuck }, 'closing all sessions overran its deadline: shutting down without them');
+        } else if (open.length > 0) this.opts.logger.info({ sessions: open.length, reason }, 'all sessions closed');
+      });
     }
     return this.shuttingDown;
   }

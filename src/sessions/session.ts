@@ -114,6 +114,12 @@ export interface SessionDetail extends SessionSnapshot {
 
 /** Time given to the encoders, payloaders and the network to send the last frames after the element's EOS. */
 const EOS_DRAIN_MS = 500;
+/**
+ * The longest close() waits for the graph to stop. set_state(NULL) runs on the addon's worker threads and has
+ * taken seconds under churn; past this the session counts as closed (its slot frees) and the native teardown
+ * finishes on its own.
+ */
+export const TEARDOWN_DEADLINE_MS = 10_000;
 
 export class Session extends EventEmitter<SessionEvents> {
   readonly id: string;
@@ -176,6 +182,11 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Live audio: see LiveInput.pushOpus. Returns false once the session no longer takes audio. */
   pushOpus(packets: readonly Buffer[], channels: 1 | 2, durationS: number): boolean {
     return this.live?.pushOpus(packets, channels, durationS) ?? false;
+  }
+
+  /** Push sessions: seconds of pushed audio not yet played (0 for other sessions). */
+  get queuedAudioS(): number {
+    return this.live?.queuedS ?? 0;
   }
 
   /** Drops audio queued in the element and returns the face to idle (push sessions). */
@@ -353,12 +364,24 @@ export class Session extends EventEmitter<SessionEvents> {
       pipeline.off('warning', this.onPipelineWarning);
       pipeline.off('eos', this.onEos);
       pipeline.off('element', this.telemetry.onElement);
-      try {
-        await pipeline.close();
-      } catch (e) {
-        this.log.error({ err: e }, 'pipeline close failed');
-      }
-      pipeline.off('error', this.onPipelineError);
+      let deadline: NodeJS.Timeout | undefined;
+      const overran = new Promise<'overran'>((resolve) => (deadline = setTimeout(() => resolve('overran'), TEARDOWN_DEADLINE_MS)));
+      const stopped = pipeline.close().then(
+        () => 'stopped' as const,
+        (e: unknown) => {
+          this.log.error({ err: e }, 'pipeline close failed');
+          return 'stopped' as const;
+        },
+      );
+      const outcome = await Promise.race([stopped, overran]);
+      clearTimeout(deadline);
+      if (outcome === 'overran') {
+        this.log.error({ deadline_ms: TEARDOWN_DEADLINE_MS }, 'pipeline teardown overran its deadline: the session is released, the graph stops in the background');
+        void stopped.then(() => {
+          pipeline.off('error', this.onPipelineError);
+          this.log.info({}, 'late pipeline teardown finished');
+        });
+      } else pipeline.off('error', this.onPipelineError);
     }
     this.stateValue = 'closed';
     this.emit('state', 'closed');

@@ -33,12 +33,19 @@ function open(url: string): Promise<{ ws: WebSocket; messages: unknown[]; next: 
     const ws = new WebSocket(url);
     const messages: unknown[] = [];
     const waiting: ((m: Record<string, unknown>) => void)[] = [];
+    let read = 0; // messages handed out by next(): one that arrives before next() is asked for is kept
     ws.on('message', (d: Buffer) => {
       const m = JSON.parse(d.toString());
       messages.push(m);
-      waiting.shift()?.(m);
+      const w = waiting.shift();
+      if (w) {
+        read++;
+        w(m);
+      }
     });
-    ws.once('open', () => resolve({ ws, messages, next: () => new Promise((r) => waiting.push(r)) }));
+    const next = () =>
+      read < messages.length ? Promise.resolve(messages[read++] as Record<string, unknown>) : new Promise<Record<string, unknown>>((r) => waiting.push(r));
+    ws.once('open', () => resolve({ ws, messages, next }));
     ws.once('unexpected-response', (_req: unknown, res: { statusCode?: number }) => reject(new Error(`HTTP ${res.statusCode}`)));
     ws.once('error', reject);
   });
@@ -147,4 +154,34 @@ t.test('file sessions and unknown sessions refuse live audio in the error shape'
   await t.rejects(open(`${address.replace('http', 'ws')}/webrtc/sessions/nope/audio`), /HTTP 404/);
   const n = await s.app.inject({ method: 'POST', url: '/webrtc/sessions/nope/interrupt' });
   t.equal(n.json().error.code, 'SESSION_NOT_FOUND');
+});
+
+t.test('pushed audio is bounded: the socket is slowed past 30 s ahead, a chunk past 150 s is refused', async (t) => {
+  const s = await testServer();
+  t.teardown(() => s.cleanup());
+  const r = await s.app.inject({ method: 'POST', url: '/webrtc/offer', payload: { sdp: OFFER, type: 'offer', source_path: 'portrait.jpg', audio_source: 'push' } });
+  t.equal(r.statusCode, 200, r.body.slice(0, 300));
+  const id = r.json().session_id as string;
+  const address = await s.app.listen({ host: '127.0.0.1', port: 0 });
+  const { ws, next } = await open(`${address.replace('http', 'ws')}/webrtc/sessions/${id}/audio`);
+  const pcm = (seconds: number) => Buffer.alloc(seconds * 32000);
+
+  ws.send(pcm(35));
+  t.match(await next(), { type: 'queued', duration_s: 35 });
+  const bp = await next();
+  t.match(bp, { type: 'backpressure' }, 'told that reading is paused');
+  t.ok((bp['queued_s'] as number) > 30);
+  const i = await s.app.inject({ method: 'POST', url: `/webrtc/sessions/${id}/interrupt` });
+  t.equal(i.statusCode, 200);
+  t.match(await next(), { type: 'resumed' }, 'an interrupt empties the queue: reading resumes');
+
+  ws.send(pcm(29));
+  t.match(await next(), { type: 'queued', duration_s: 29 });
+  ws.send(pcm(125));
+  const refused = await next();
+  t.match(refused, { type: 'error', error: { code: 'LIVE_AUDIO_OVERRUN' } }, 'a chunk that would run 150 s ahead is refused');
+  const snap = (await s.app.inject(`/webrtc/sessions/${id}`)).json();
+  t.ok(Math.abs(snap.pushed_audio_s - 64) < 0.01, 'the refused chunk was not queued');
+  ws.close();
+  await s.app.inject({ method: 'DELETE', url: `/webrtc/sessions/${id}` });
 });

@@ -16,7 +16,16 @@ import { liveControlMessage, sessionRouteSchema, type SessionIdParams } from '..
  *  - POST /webrtc/sessions/:id/interrupt drops the queued audio: the face returns to idle at once.
  * Between utterances the element animates silence; the stream never stops. The socket closes when the
  * session ends.
+ * Back-pressure: playback drains pushed audio in real time. Once more than QUEUE_HIGH_S is queued the server
+ * stops reading the socket (TCP slows the client) and says {"type":"backpressure","queued_s"}; below QUEUE_LOW_S
+ * it reads again and says {"type":"resumed","queued_s"}. A chunk that would put more than QUEUE_MAX_S ahead is
+ * refused with LIVE_AUDIO_OVERRUN (not queued). While reading is paused, interrupt with POST .../interrupt.
  */
+
+const QUEUE_HIGH_S = 30;
+const QUEUE_LOW_S = 10;
+const QUEUE_MAX_S = 150;
+const RESUME_POLL_MS = 200;
 
 export default async function liveAudioRoutes(app: FastifyInstance) {
   await app.register(websocket, { options: { maxPayload: app.appConfig.liveAudio.maxMessageBytes } });
@@ -63,7 +72,34 @@ export default async function liveAudioRoutes(app: FastifyInstance) {
       };
       const onClosed = () => socket.close(1001, 'session ended');
       session.once('closed', onClosed);
-      socket.on('close', () => session.off('closed', onClosed));
+      let resumeTimer: NodeJS.Timeout | null = null;
+      socket.on('close', () => {
+        session.off('closed', onClosed);
+        if (resumeTimer) clearInterval(resumeTimer);
+      });
+      const admit = (durationS: number) => {
+        const queued = session.queuedAudioS;
+        if (queued + durationS > QUEUE_MAX_S) {
+          throw new AppError('LIVE_AUDIO_OVERRUN', `${queued.toFixed(1)} s of audio are queued; this chunk would put more than ${QUEUE_MAX_S} s ahead of playback: wait, or interrupt`, {
+            details: { queued_s: queued, chunk_s: durationS, max_s: QUEUE_MAX_S },
+          });
+        }
+      };
+      const throttle = () => {
+        const queued = session.queuedAudioS;
+        if (resumeTimer || queued <= QUEUE_HIGH_S) return;
+        socket.pause();
+        send({ type: 'backpressure', queued_s: queued });
+        log.info({ queued_s: queued }, 'live audio ahead of playback: socket reading paused');
+        resumeTimer = setInterval(() => {
+          const now = session.queuedAudioS;
+          if (now > QUEUE_LOW_S && !session.ended) return;
+          clearInterval(resumeTimer!);
+          resumeTimer = null;
+          socket.resume();
+          send({ type: 'resumed', queued_s: now });
+        }, RESUME_POLL_MS);
+      };
       socket.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
         try {
           if (!isBinary) {
@@ -78,12 +114,14 @@ export default async function liveAudioRoutes(app: FastifyInstance) {
           let durationS: number;
           if (ogg.midPage || OggOpusReader.isOgg(buf)) {
             const opus = ogg.read(buf);
+            admit(opus.durationS);
             if (opus.packets.length > 0 && !session.pushOpus(opus.packets, opus.channels, opus.durationS)) {
               throw new AppError('SESSION_NOT_LIVE', 'the session no longer takes audio');
             }
             durationS = opus.durationS;
           } else {
             const chunk = parseAudioChunk(buf);
+            admit(chunk.durationS);
             for (const slice of slices(chunk)) {
               if (!session.pushAudio(slice, chunk.caps, slice.length / chunk.data.length * chunk.durationS)) {
                 throw new AppError('SESSION_NOT_LIVE', 'the session no longer takes audio');
@@ -93,6 +131,7 @@ export default async function liveAudioRoutes(app: FastifyInstance) {
           }
           pushedS += durationS;
           send({ type: 'queued', duration_s: durationS, pushed_s: pushedS });
+          throttle();
         } catch (e) {
           fail(e);
         }
