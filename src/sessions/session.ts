@@ -161,6 +161,12 @@ export class Session extends EventEmitter<SessionEvents> {
       const message = (e as Error).message;
       await session.close('start-failed', message);
       if (e instanceof AppError) throw e;
+      // webrtcbin refusing the remote description is the offer's fault; its reason is about the SDP only.
+      const refused = gstErrorCode(e) === 'GST_WEBRTC' ? /^set-remote-description failed: (.*)$/s.exec(message) : null;
+      if (refused) {
+        session.log.info({ reason: refused[1] }, 'offer refused by webrtcbin');
+        throw new AppError('INVALID_SDP', `invalid SDP offer: ${refused[1]!.slice(0, 200)}`, { cause: e });
+      }
       // GStreamer's text names elements, pipelines and paths: the log has it, the client gets the session id.
       session.log.error({ err: e, gst_code: gstErrorCode(e), pipeline: spec.pipelineName }, 'session start failed');
       throw new AppError('PIPELINE_START_FAILED', `the session could not be started (server log: session ${spec.id})`, {
