@@ -185,8 +185,8 @@ t.test('setState racing close() settles with GST_CLOSED or success, never hangs'
   }
 });
 
-t.test('a listener exception surfaces as uncaughtException (not a silent DEP0168 warning)', async (t) => {
-  // In a child process: the test runner has its own uncaughtException handling.
+t.test('a listener exception is contained and reported (never uncaught: in a tsfn callback that is fatal)', async (t) => {
+  // In a child process: without onListenerError() the default report is a process warning with the stack.
   const dir = mkdtempSync(join(tmpdir(), 'ditto-gst-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const index = fileURLToPath(new URL('../../src/gst/index.ts', import.meta.url));
@@ -194,13 +194,15 @@ t.test('a listener exception surfaces as uncaughtException (not a silent DEP0168
   writeFileSync(
     script,
     `import { Pipeline } from ${JSON.stringify(index)};
-     process.on('uncaughtException', (e) => { console.log('caught:' + e.message); process.exit(0); });
+     process.on('uncaughtException', (e) => { console.log('uncaught:' + e.message); process.exit(1); });
      const p = Pipeline.launch('videotestsrc num-buffers=1 ! fakesink sync=false');
      p.once('eos', () => { throw new Error('listener bug'); });
+     p.on('eos', () => { console.log('other listener ran'); });
      await p.setState('playing');
-     setTimeout(() => { console.log('no exception'); process.exit(1); }, 5000);`,
+     setTimeout(async () => { await p.close(); console.log('still alive'); process.exit(0); }, 1500);`,
   );
   const r = spawnSync(process.execPath, ['--import=tsx', script], { encoding: 'utf8', timeout: 20_000 });
   t.equal(r.status, 0, r.stderr);
-  t.match(r.stdout, /caught:listener bug/);
+  t.match(r.stdout, /other listener ran[\s\S]*still alive/);
+  t.match(r.stderr, /GstWarning: .*"eos" listener threw: Error: listener bug/, 'reported with the stack');
 });
