@@ -105,7 +105,7 @@ gst_ditto_talking_head_chain (GstPad * pad, GstObject * parent,
   }
   bps = self->in_format == GST_AUDIO_FORMAT_F32LE ? 4 : 2;
   if (self->session_mode == GST_DITTO_MODE_LIVE && !self->live_latency_checked
-      && self->live_thread) {
+      && self->live_clock_thread) {
     g_mutex_unlock (&self->lock);
     ditto_live_refine_latency (self);
   } else {
@@ -268,6 +268,7 @@ flush_stop (GstDittoTalkingHead * self, GstEvent * event)
   self->eos_received = self->eos_sent = FALSE;
   self->live_start = GST_CLOCK_TIME_NONE;
   self->live_base_frame = 0;
+  self->live_assign_frame = 0;
   self->live_drained = FALSE;
   gst_flow_combiner_reset (self->flow_combiner);
   self->vq.eos_pushed = self->aq.eos_pushed = FALSE;

@@ -29,7 +29,7 @@ live_latency (GstDittoTalkingHead * self)
   /* A live source may not answer before it has negotiated: only a definite
    * "not live" lets us skip waiting for the lookahead. */
   gboolean up_live = TRUE;
-  GstClockTime up_min = 0, up_max = 0;
+  GstClockTime up_min = 0, up_max = 0, compute;
   guint cur, fut;
 
   if (gst_pad_peer_query (self->sinkpad, q)) {
@@ -52,8 +52,13 @@ live_latency (GstDittoTalkingHead * self)
    * once its lookahead frames have been spoken. Input from a non-live source
    * (a file) is already buffered: its lookahead is there at once, and waiting
    * for it would only delay the first frame by (current + future) frames. */
-  lookahead = ditto_frame_time ((up_live ? cur + fut : 0) + self->extra_latency_frames);
-  return lookahead + jitter + LIVE_PROCESSING_ALLOWANCE;
+  lookahead = ditto_frame_time ((up_live ? cur + fut : 0) +
+      self->extra_latency_frames);
+  /* The backend's compute time (0 until it has measured itself). */
+  g_mutex_lock (&self->lock);
+  compute = self->compute_latency;
+  g_mutex_unlock (&self->lock);
+  return lookahead + jitter + LIVE_PROCESSING_ALLOWANCE + compute;
 }
 
 gboolean
@@ -150,7 +155,7 @@ ditto_live_interrupt (GstDittoTalkingHead * self)
     g_cond_broadcast (&self->cond);     /* a chain blocked on a full fifo */
   }
   rewind = self->session_mode == GST_DITTO_MODE_LIVE && self->backend
-      && self->live_thread && !self->chunker.eos && !self->live_drained
+      && self->live_clock_thread && !self->chunker.eos && !self->live_drained
       && !self->flushing && !self->fatal;
   if (rewind) {
     from = self->next_out_frame + INTERRUPT_KEEP_FRAMES;
@@ -193,7 +198,7 @@ ditto_live_refine_latency (GstDittoTalkingHead * self)
 
   g_mutex_lock (&self->lock);
   self->live_latency_checked = TRUE;
-  if (self->live_thread && latency < self->live_latency
+  if (self->live_clock_thread && latency < self->live_latency
       && (!GST_CLOCK_TIME_IS_VALID (self->live_start)
           || self->next_out_frame == self->live_base_frame)) {
     GST_INFO_OBJECT (self, "upstream is not live: latency %" GST_TIME_FORMAT
@@ -289,22 +294,107 @@ live_emit (GstDittoTalkingHead * self)
   self->next_out_frame++;
 }
 
+/* The backend's compute time per chunk (0 when it does not say). */
+static GstClockTime
+backend_compute_latency (GstDittoTalkingHead * self)
+{
+  GstClockTime t;
+
+  if (self->backend == NULL || self->bclass->compute_latency == NULL)
+    return 0;
+  t = self->bclass->compute_latency (self->backend);
+  return GST_CLOCK_TIME_IS_VALID (t) ? t : 0;
+}
+
+/* Called without the lock after a feed: a backend that measured itself
+ * slower than budgeted gets the difference added to the schedule (later
+ * feeds are not moved, later outputs are), and the pipeline is told. It
+ * never shrinks: a latency that goes back and forth would make sinks drop. */
+static void
+live_update_compute_latency (GstDittoTalkingHead * self)
+{
+  GstClockTime t = backend_compute_latency (self);
+  gboolean grew = FALSE;
+
+  g_mutex_lock (&self->lock);
+  if (t > self->compute_latency) {
+    GST_INFO_OBJECT (self, "backend compute time %" GST_TIME_FORMAT
+        " (was %" GST_TIME_FORMAT "): latency grows", GST_TIME_ARGS (t),
+        GST_TIME_ARGS (self->compute_latency));
+    self->live_latency += t - self->compute_latency;
+    self->compute_latency = t;
+    grew = TRUE;
+  }
+  g_mutex_unlock (&self->lock);
+  if (grew)
+    gst_element_post_message (GST_ELEMENT_CAST (self),
+        gst_message_new_latency (GST_OBJECT_CAST (self)));
+}
+
+/* The render thread: feeds every chunk the clock thread has placed on the
+ * timeline, so a slow backend never holds up the frames already due. */
 static gpointer
-live_thread_func (gpointer data)
+live_render_func (gpointer data)
+{
+  GstDittoTalkingHead *self = data;
+  GError *err = NULL;
+
+  g_mutex_lock (&self->lock);
+  while (self->live_running && !self->fatal) {
+    DittoChunk chunk;
+    gboolean ok;
+
+    if (self->flushing || self->live_drained
+        || !ditto_chunker_next (&self->chunker, &chunk)) {
+      if (!self->flushing && !self->live_drained && self->chunker.eos) {
+        /* nothing left to feed (e.g. no audio ever arrived) */
+        self->live_drained = TRUE;
+        continue;
+      }
+      g_cond_wait (&self->cond, &self->lock);
+      continue;
+    }
+    g_mutex_unlock (&self->lock);
+    ok = self->bclass->feed (self->backend, &chunk, &err);
+    if (ok && chunk.is_last)
+      ok = self->bclass->drain (self->backend, &err);
+    if (ok)
+      live_update_compute_latency (self);
+    g_mutex_lock (&self->lock);
+    if (chunk.is_last)
+      self->live_drained = TRUE;
+    if (!ok) {
+      g_mutex_unlock (&self->lock);
+      GST_ELEMENT_ERROR (self, STREAM, FAILED,
+          ("Animation backend '%s' failed: %s", self->bclass->name,
+              err ? err->message : "unknown error"), (NULL));
+      g_clear_error (&err);
+      g_mutex_lock (&self->lock);
+      self->fatal = TRUE;
+    }
+    g_cond_broadcast (&self->cond);
+  }
+  g_mutex_unlock (&self->lock);
+  return NULL;
+}
+
+/* The clock thread: places input on the timeline when each chunk is due to
+ * be fed and emits one frame per slot; it never calls into the backend. */
+static gpointer
+live_clock_func (gpointer data)
 {
   GstDittoTalkingHead *self = data;
   GstClock *clock = gst_element_get_clock (GST_ELEMENT_CAST (self));
   GstClockTime base_time = gst_element_get_base_time (GST_ELEMENT_CAST (self));
-  GError *err = NULL;
 
   if (clock == NULL)
     clock = gst_system_clock_obtain ();
 
   g_mutex_lock (&self->lock);
   while (self->live_running && !self->fatal) {
-    guint64 feed_from, total;
+    guint64 assign_from, total;
     GstClockTime t_feed, t_out;
-    gboolean do_feed;
+    gboolean do_assign;
 
     if (self->flushing) {
       g_cond_wait (&self->cond, &self->lock);
@@ -314,6 +404,8 @@ live_thread_func (gpointer data)
       GstClockTime now = gst_clock_get_time (clock);
       self->live_start = now > base_time ? now - base_time : 0;
       self->live_base_frame = self->next_out_frame;
+      self->live_assign_frame = MAX (self->live_assign_frame,
+          self->next_out_frame);
       GST_INFO_OBJECT (self, "live output starts at running time %"
           GST_TIME_FORMAT ", latency %" GST_TIME_FORMAT,
           GST_TIME_ARGS (self->live_start), GST_TIME_ARGS (self->live_latency));
@@ -327,49 +419,29 @@ live_thread_func (gpointer data)
       }
     }
 
-    /* A chunk starting at frame f is fed when frame f - extra must go out,
-     * less the compute allowance; for live input live_latency makes that the
-     * moment its lookahead has arrived (see live_latency()). */
-    feed_from = self->chunker.next_frame;
-    t_feed = self->live_start + ditto_frame_time (feed_from - self->live_base_frame) +
-        (self->live_latency - LIVE_PROCESSING_ALLOWANCE -
+    /* The chunk starting at frame f is placed when frame f must go out, less
+     * the backend's time to render it; for live input live_latency makes
+     * that the moment its lookahead has arrived (see live_latency()). */
+    assign_from = self->live_assign_frame;
+    t_feed = self->live_start + ditto_frame_time (assign_from -
+        self->live_base_frame) + (self->live_latency -
+        LIVE_PROCESSING_ALLOWANCE - self->compute_latency -
         ditto_frame_time (self->extra_latency_frames));
     t_out = self->live_start + ditto_frame_time (self->next_out_frame -
         self->live_base_frame) + self->live_latency;
-    do_feed = !self->live_drained && t_feed <= t_out;
+    do_assign = !self->chunker.eos && t_feed <= t_out;
 
     if (live_wait (self, clock, base_time,
-            do_feed ? t_feed : t_out) == GST_CLOCK_UNSCHEDULED)
+            do_assign ? t_feed : t_out) == GST_CLOCK_UNSCHEDULED)
       continue;
     if (!self->live_running || self->flushing || self->fatal)
       continue;
 
-    if (do_feed) {
-      DittoChunk chunk;
-      live_assign (self, (feed_from + self->session_current +
+    if (do_assign) {
+      live_assign (self, (assign_from + self->session_current +
               self->session_future) * SPF);
-      if (ditto_chunker_next (&self->chunker, &chunk)) {
-        gboolean ok;
-        g_mutex_unlock (&self->lock);
-        ok = self->bclass->feed (self->backend, &chunk, &err);
-        if (ok && chunk.is_last)
-          ok = self->bclass->drain (self->backend, &err);
-        g_mutex_lock (&self->lock);
-        if (chunk.is_last)
-          self->live_drained = TRUE;
-        if (!ok) {
-          g_mutex_unlock (&self->lock);
-          GST_ELEMENT_ERROR (self, STREAM, FAILED,
-              ("Animation backend '%s' failed: %s", self->bclass->name,
-                  err ? err->message : "unknown error"), (NULL));
-          g_clear_error (&err);
-          g_mutex_lock (&self->lock);
-          self->fatal = TRUE;
-        }
-      } else if (self->chunker.eos) {
-        /* nothing left to feed (e.g. no audio ever arrived) */
-        self->live_drained = TRUE;
-      }
+      self->live_assign_frame = assign_from + self->session_current;
+      g_cond_broadcast (&self->cond);   /* a chunk for the render thread */
     } else {
       live_emit (self);
     }
@@ -382,15 +454,23 @@ live_thread_func (gpointer data)
 void
 ditto_live_start (GstDittoTalkingHead * self)
 {
-  GstClockTime latency = live_latency (self);
+  /* a backend may know its compute time already (e.g. from a warm-up) */
+  GstClockTime compute = backend_compute_latency (self), latency;
 
   g_mutex_lock (&self->lock);
-  if (self->live_thread == NULL) {
+  self->compute_latency = compute;
+  g_mutex_unlock (&self->lock);
+  latency = live_latency (self);
+
+  g_mutex_lock (&self->lock);
+  if (self->live_clock_thread == NULL) {
     self->live_latency = latency;
     self->live_latency_checked = FALSE;
     self->live_start = GST_CLOCK_TIME_NONE;
     self->live_running = TRUE;
-    self->live_thread = g_thread_new ("dittolive", live_thread_func, self);
+    self->live_clock_thread = g_thread_new ("dittolive", live_clock_func, self);
+    self->live_render_thread = g_thread_new ("dittorender", live_render_func,
+        self);
   }
   g_mutex_unlock (&self->lock);
 }
@@ -398,16 +478,19 @@ ditto_live_start (GstDittoTalkingHead * self)
 void
 ditto_live_stop (GstDittoTalkingHead * self)
 {
-  GThread *thread;
+  GThread *clock_thread, *render_thread;
 
   g_mutex_lock (&self->lock);
   self->live_running = FALSE;
   if (self->live_clock_id)
     gst_clock_id_unschedule (self->live_clock_id);
   g_cond_broadcast (&self->cond);
-  thread = self->live_thread;
-  self->live_thread = NULL;
+  clock_thread = self->live_clock_thread;
+  render_thread = self->live_render_thread;
+  self->live_clock_thread = self->live_render_thread = NULL;
   g_mutex_unlock (&self->lock);
-  if (thread)
-    g_thread_join (thread);
+  if (clock_thread)
+    g_thread_join (clock_thread);
+  if (render_thread)
+    g_thread_join (render_thread);
 }

@@ -293,6 +293,7 @@ ditto_session_open (GstDittoTalkingHead * self)
   self->video_negotiated = FALSE;
   self->live_start = GST_CLOCK_TIME_NONE;
   self->live_base_frame = 0;
+  self->live_assign_frame = 0;
   self->live_drained = FALSE;
   self->seek_seqnum = GST_SEQNUM_INVALID;
   gst_flow_combiner_reset (self->flow_combiner);

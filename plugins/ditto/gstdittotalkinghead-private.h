@@ -96,12 +96,15 @@ struct _GstDittoTalkingHead {
   /* live mode */
   GArray *fifo;                    /* input samples not yet on the timeline (float) */
   GQueue ready;                    /* frames from the backend waiting for their slot */
-  GThread *live_thread;
+  GThread *live_clock_thread;      /* emits frames on the clock */
+  GThread *live_render_thread;     /* feeds the backend */
   gboolean live_running;
   GstClockID live_clock_id;
   GstClockTime live_start;         /* running time of frame live_base_frame */
   guint64 live_base_frame;
   GstClockTime live_latency;
+  GstClockTime compute_latency;    /* the backend's, as budgeted in live_latency */
+  guint64 live_assign_frame;       /* first frame of the next chunk to place */
   gboolean live_latency_checked;   /* re-asked upstream at the first input */
   GstBuffer *last_video;
   gboolean live_drained;
