@@ -66,11 +66,8 @@ feed_available (GstDittoTalkingHead * self)
 
     if (self->session_mode == GST_DITTO_MODE_OFFLINE && !self->eos_received) {
       gint epoch = self->sleep_epoch;
-      gdouble sleep;
+      gdouble sleep = self->chunk_sleep;
       gint64 end;
-      GST_OBJECT_LOCK (self);
-      sleep = self->chunk_sleep;
-      GST_OBJECT_UNLOCK (self);
       end = g_get_monotonic_time () + (gint64) (sleep * G_USEC_PER_SEC);
       while (sleep > 0 && !self->flushing && !self->fatal
           && epoch == self->sleep_epoch
@@ -359,8 +356,6 @@ gboolean
 gst_ditto_talking_head_sink_query (GstPad * pad, GstObject * parent,
     GstQuery * query)
 {
-  GstDittoTalkingHead *self = GST_DITTO_TALKING_HEAD (parent);
-
   if (GST_QUERY_TYPE (query) == GST_QUERY_ACCEPT_CAPS) {
     GstCaps *caps, *templ;
     gboolean ok;
@@ -368,16 +363,6 @@ gst_ditto_talking_head_sink_query (GstPad * pad, GstObject * parent,
     templ = gst_pad_get_pad_template_caps (pad);
     ok = gst_caps_can_intersect (caps, templ);
     gst_caps_unref (templ);
-    if (!ok && gst_caps_is_fixed (caps)) {
-      /* upstream will stop with a bare "not-negotiated": say what we need
-       * (a warning, as accept-caps may also be a speculative probe) */
-      gchar *str = gst_caps_to_string (caps);
-      GST_ELEMENT_WARNING (self, CORE, NEGOTIATION,
-          ("Cannot take audio caps %s: dittotalkinghead needs audio/x-raw, "
-              "rate=16000, channels=1, format F32LE or S16LE (add audioconvert "
-              "! audioresample before it)", str), (NULL));
-      g_free (str);
-    }
     gst_query_set_accept_caps_result (query, ok);
     return TRUE;
   }

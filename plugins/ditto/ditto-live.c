@@ -148,6 +148,9 @@ ditto_live_interrupt (GstDittoTalkingHead * self)
   guint64 from = 0, frames = 0;
   gboolean rewind;
 
+  /* The state lock keeps the session (backend, threads) from closing under
+   * us: an application may interrupt while another thread stops it. */
+  GST_STATE_LOCK (self);
   g_mutex_lock (&self->lock);
   if (self->fifo != NULL) {
     dropped = self->fifo->len;
@@ -175,6 +178,8 @@ ditto_live_interrupt (GstDittoTalkingHead * self)
       interrupt_timeline (self, MAX (from, self->next_out_frame), FALSE);
     g_mutex_unlock (&self->lock);
   }
+
+  GST_STATE_UNLOCK (self);
 
   GST_INFO_OBJECT (self, "interrupt: dropped %u queued samples and %"
       G_GUINT64_FORMAT " frames animated ahead", dropped, frames);

@@ -167,6 +167,10 @@ post_stats (GstDittoTalkingHead * self, gboolean force)
   GstStructure *s;
 
   g_mutex_lock (&self->lock);
+  if (!self->post_stats) {
+    g_mutex_unlock (&self->lock);
+    return;
+  }
   if (self->stats_last_time == 0) {
     self->stats_last_time = now;
     self->stats_last_frames = self->frames_out;
@@ -376,6 +380,10 @@ gst_ditto_talking_head_src_loop (GstPad * pad)
         }
       }
       buf = ditto_video_convert (self, buf);
+      if (buf == NULL) {
+        ret = GST_FLOW_ERROR;
+        goto flow;
+      }
     }
     {
       GstClockTime pts = GST_BUFFER_PTS (buf);

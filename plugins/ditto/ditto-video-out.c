@@ -130,19 +130,32 @@ ditto_video_convert (GstDittoTalkingHead * self, GstBuffer * in)
 {
   GstVideoFrame src, dst;
   GstBuffer *out;
+  gboolean ok = FALSE;
 
   if (self->converter == NULL)
     return in;
   out = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&self->out_info),
       NULL);
-  gst_buffer_copy_into (out, in, GST_BUFFER_COPY_METADATA, 0, -1);
+  /* Timestamps and flags only: a video meta describes the rendered layout,
+   * not the converted one. */
+  gst_buffer_copy_into (out, in, GST_BUFFER_COPY_FLAGS |
+      GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
   if (gst_video_frame_map (&src, &self->render_info, in, GST_MAP_READ)) {
     if (gst_video_frame_map (&dst, &self->out_info, out, GST_MAP_WRITE)) {
       gst_video_converter_frame (self->converter, &src, &dst);
       gst_video_frame_unmap (&dst);
+      ok = TRUE;
     }
     gst_video_frame_unmap (&src);
   }
   gst_buffer_unref (in);
+  if (!ok) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Could not convert a video frame to %s",
+            gst_video_format_to_string (GST_VIDEO_INFO_FORMAT
+                (&self->out_info))), (NULL));
+    gst_buffer_unref (out);
+    return NULL;
+  }
   return out;
 }

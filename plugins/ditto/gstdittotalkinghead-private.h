@@ -55,7 +55,6 @@ struct _GstDittoTalkingHead {
   gdouble frame_scale;
   guint sampling_timesteps;
   guint chunk_past, chunk_current, chunk_future;
-  gdouble chunk_sleep;
   gchar *backend_name;
   GstDittoMode mode;
   gint face_box[4];
@@ -79,6 +78,8 @@ struct _GstDittoTalkingHead {
   /* everything below is protected by lock */
   GMutex lock;
   GCond cond;
+  gdouble chunk_sleep;             /* a property, but read by the feed path */
+  gboolean post_stats;             /* a property, read by the src tasks */
   GstDittoOutQueue vq, aq;
   gboolean eos_posted;       /* "ditto-eos" posted once both pads pushed EOS */
   GstFlowCombiner *flow_combiner;

@@ -17,6 +17,12 @@
  *   accepted), pausing `len` seconds at `at` seconds of audio (--feed-gap),
  *   then end the stream.
  * --eos-after: send EOS to the pipeline after that many seconds of PLAYING.
+ * --set s:element:prop=value (repeatable): set a property s seconds after
+ *   the pipeline was started; --emit s:element:signal emits an action signal.
+ * --accept-caps caps: before starting, ask the element's sink pad whether it
+ *   accepts these caps ("accept_caps" in the report).
+ * --toggle element:prop=v1,v2: a thread sets the property to v1 and v2 in
+ *   turn, as fast as it can, for the whole run (lock-order tests).
  */
 #include <gst/gst.h>
 #include <gst/app/gstappsrc.h>
@@ -39,6 +45,8 @@ typedef struct {
   gchar *caps;
   gboolean eos;
   guint64 gaps;
+  guint64 bad_meta;         /* video meta disagreeing with the caps */
+  guint64 bad_map;          /* frames that could not be mapped with the caps */
 } PadStats;
 
 static PadStats vstats, astats;
@@ -51,6 +59,7 @@ static GstElement *pipeline;
 static gboolean timed_out, got_eos, got_error;
 static gchar *latency_json, *element_latency_json, *final_latency_json;
 static guint latency_messages;    /* from the element under test */
+static const gchar *accept_caps_result = "null";
 static const gchar *element_name = "d";
 static gdouble eos_after = -1;
 static guint max_list = 5000;
@@ -169,6 +178,21 @@ on_handoff (GstElement * sink, GstBuffer * buf, GstPad * pad, gpointer data)
   g_array_append_val (s->dur, dur);
   g_array_append_val (s->size, size);
   g_array_append_val (s->arrival, t);
+  if (s == &vstats) {
+    GstVideoMeta *meta = gst_buffer_get_video_meta (buf);
+    GstCaps *caps = gst_pad_get_current_caps (pad);
+    GstVideoInfo info;
+    if (caps && gst_video_info_from_caps (&info, caps)) {
+      if (meta && (meta->format != GST_VIDEO_INFO_FORMAT (&info)
+              || (gint) meta->width != GST_VIDEO_INFO_WIDTH (&info)
+              || (gint) meta->height != GST_VIDEO_INFO_HEIGHT (&info)))
+        s->bad_meta++;
+      else if (!meta && size < GST_VIDEO_INFO_SIZE (&info))
+        s->bad_map++;
+    }
+    if (caps)
+      gst_caps_unref (caps);
+  }
   if (s == &vstats && have_region) {
     GstCaps *caps = gst_pad_get_current_caps (pad);
     GstVideoInfo info;
@@ -281,6 +305,91 @@ query_final_latency (void)
   }
   if (el)
     gst_object_unref (el);
+}
+
+typedef struct {
+  gchar *element, *prop, *value;    /* value NULL: prop is an action signal */
+} Action;
+
+static Action *
+action_parse (const gchar * spec, gboolean is_signal)
+{
+  gchar **p = g_strsplit (spec, ":", 2);
+  Action *a = NULL;
+
+  if (g_strv_length (p) == 2) {
+    a = g_new0 (Action, 1);
+    a->element = g_strdup (p[0]);
+    if (is_signal) {
+      a->prop = g_strdup (p[1]);
+    } else {
+      gchar *eq = strchr (p[1], '=');
+      if (eq) {
+        a->prop = g_strndup (p[1], eq - p[1]);
+        a->value = g_strdup (eq + 1);
+      }
+    }
+    if (a->prop == NULL) {
+      g_free (a->element);
+      g_clear_pointer (&a, g_free);
+    }
+  }
+  g_strfreev (p);
+  return a;
+}
+
+static void
+action_run (const Action * a, const gchar * value)
+{
+  GstElement *el = gst_bin_get_by_name (GST_BIN (pipeline), a->element);
+
+  if (el == NULL)
+    return;
+  if (value)
+    gst_util_set_object_arg (G_OBJECT (el), a->prop, value);
+  else
+    g_signal_emit_by_name (el, a->prop);
+  gst_object_unref (el);
+}
+
+static gboolean
+on_action (gpointer data)
+{
+  Action *a = data;
+
+  action_run (a, a->value);
+  return G_SOURCE_REMOVE;
+}
+
+static gint toggle_stop;
+
+static gpointer
+toggle_thread (gpointer data)
+{
+  Action *a = data;
+  gchar **values = g_strsplit (a->value, ",", -1);
+  guint i = 0, n = g_strv_length (values);
+
+  while (n > 0 && !g_atomic_int_get (&toggle_stop)) {
+    action_run (a, values[i++ % n]);
+    g_usleep (50);
+  }
+  g_strfreev (values);
+  return NULL;
+}
+
+/* "s:rest" -> s seconds, then the action */
+static gboolean
+schedule_action (const gchar * spec, gboolean is_signal)
+{
+  gchar *end = NULL;
+  gdouble at = g_ascii_strtod (spec, &end);
+  Action *a;
+
+  if (end == spec || *end != ':' || !(a = action_parse (end + 1, is_signal)))
+    return FALSE;
+  g_timeout_add ((guint) (at * 1000), on_action, a);
+  return TRUE;
 }
 
 static gboolean
@@ -419,8 +528,9 @@ print_pad (GString * out, const gchar * name, PadStats * s)
   gint64 max_arrival_gap = 0;
 
   g_string_append_printf (out, "\"%s\":{\"count\":%u,\"eos\":%s,\"gaps\":%"
+      G_GUINT64_FORMAT ",\"bad_meta\":%" G_GUINT64_FORMAT ",\"bad_map\":%"
       G_GUINT64_FORMAT ",\"caps\":", name, n, s->eos ? "true" : "false",
-      s->gaps);
+      s->gaps, s->bad_meta, s->bad_map);
   json_str (out, s->caps);
   for (i = 0; i < n; i++) {
     gint64 d = g_array_index (s->dur, gint64, i);
@@ -488,8 +598,11 @@ print_pad (GString * out, const gchar * name, PadStats * s)
 int
 main (int argc, char **argv)
 {
-  gchar *region_str = NULL, *gap_str = NULL;
+  gchar *region_str = NULL, *gap_str = NULL, *toggle_str = NULL;
+  gchar **set_strs = NULL, **emit_strs = NULL, *accept_str = NULL;
   gdouble timeout = 60;
+  Action *toggle = NULL;
+  GThread *toggler = NULL;
   GOptionEntry entries[] = {
     {"region", 0, 0, G_OPTION_ARG_STRING, &region_str,
         "x,y,w,h video region for luma differences", "R"},
@@ -502,6 +615,14 @@ main (int argc, char **argv)
     {"feed-fast", 0, 0, G_OPTION_ARG_NONE, &feed_fast, "no pacing", NULL},
     {"eos-after", 0, 0, G_OPTION_ARG_DOUBLE, &eos_after, "seconds", "S"},
     {"max-list", 0, 0, G_OPTION_ARG_INT, &max_list, "longest lists", "N"},
+    {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &set_strs,
+        "set a property later", "S:ELEMENT:PROP=VALUE"},
+    {"emit", 0, 0, G_OPTION_ARG_STRING_ARRAY, &emit_strs,
+        "emit an action signal later", "S:ELEMENT:SIGNAL"},
+    {"accept-caps", 0, 0, G_OPTION_ARG_STRING, &accept_str,
+        "ACCEPT_CAPS query on the element's sink pad first", "CAPS"},
+    {"toggle", 0, 0, G_OPTION_ARG_STRING, &toggle_str,
+        "set a property back and forth all along", "ELEMENT:PROP=V1,V2"},
     {NULL}
   };
   GOptionContext *ctx = g_option_context_new ("PIPELINE-DESCRIPTION");
@@ -533,6 +654,11 @@ main (int argc, char **argv)
     return 2;
   }
 
+  if (toggle_str && !(toggle = action_parse (toggle_str, FALSE))) {
+    g_printerr ("bad --toggle\n");
+    return 2;
+  }
+
   stats_init (&vstats);
   stats_init (&astats);
   errors = g_string_new ("[");
@@ -557,6 +683,38 @@ main (int argc, char **argv)
   bus = gst_element_get_bus (pipeline);
   gst_bus_add_watch (bus, on_bus, NULL);
   g_timeout_add ((guint) (timeout * 1000), on_timeout, NULL);
+  for (gchar ** p = set_strs; p && *p; p++) {
+    if (!schedule_action (*p, FALSE)) {
+      g_printerr ("bad --set %s\n", *p);
+      return 2;
+    }
+  }
+  for (gchar ** p = emit_strs; p && *p; p++) {
+    if (!schedule_action (*p, TRUE)) {
+      g_printerr ("bad --emit %s\n", *p);
+      return 2;
+    }
+  }
+
+  if (accept_str) {
+    GstElement *el = gst_bin_get_by_name (GST_BIN (pipeline), element_name);
+    GstPad *pad = el ? gst_element_get_static_pad (el, "sink") : NULL;
+    GstCaps *caps = gst_caps_from_string (accept_str);
+    if (pad && caps) {
+      GstQuery *q = gst_query_new_accept_caps (caps);
+      gboolean res = FALSE;
+      if (gst_pad_query (pad, q))
+        gst_query_parse_accept_caps_result (q, &res);
+      accept_caps_result = res ? "true" : "false";
+      gst_query_unref (q);
+    }
+    if (caps)
+      gst_caps_unref (caps);
+    if (pad)
+      gst_object_unref (pad);
+    if (el)
+      gst_object_unref (el);
+  }
 
   t_start = g_get_monotonic_time ();
   if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
@@ -575,8 +733,13 @@ main (int argc, char **argv)
         feeder = g_thread_new ("feed", feed_thread, src);
       }
     }
+    if (toggle)
+      toggler = g_thread_new ("toggle", toggle_thread, toggle);
     g_main_loop_run (loop);
   }
+  g_atomic_int_set (&toggle_stop, 1);
+  if (toggler)
+    g_thread_join (toggler);
   query_latency ();
   query_final_latency ();
   gst_element_set_state (pipeline, GST_STATE_NULL);
@@ -594,10 +757,12 @@ main (int argc, char **argv)
   print_pad (out, "audio", &astats);
   g_string_append_printf (out, ",\"errors\":%s],\"warnings\":%s],"
       "\"messages\":%s],\"latency\":%s,\"element_latency\":%s,"
-      "\"final_element_latency\":%s,\"latency_messages\":%u}", errors->str,
+      "\"final_element_latency\":%s,\"latency_messages\":%u,"
+      "\"accept_caps\":%s}", errors->str,
       warnings->str, elements->str, latency_json ? latency_json : "null",
       element_latency_json ? element_latency_json : "null",
-      final_latency_json ? final_latency_json : "null", latency_messages);
+      final_latency_json ? final_latency_json : "null", latency_messages,
+      accept_caps_result);
   printf ("%s\n", out->str);
   fflush (stdout);
   return 0;

@@ -28,6 +28,10 @@ export interface PadReport {
   count: number;
   eos: boolean;
   gaps: number;
+  /** video: buffers whose GstVideoMeta disagrees with the caps */
+  bad_meta: number;
+  /** video: buffers without a meta smaller than the caps' frame size */
+  bad_map: number;
   caps: string;
   bytes: number;
   total_duration_ns: number;
@@ -79,6 +83,8 @@ export interface ProbeReport {
   final_element_latency: Latency | null;
   /** LATENCY messages the element posted */
   latency_messages: number;
+  /** the answer to ProbeOptions.acceptCaps; null without it */
+  accept_caps: boolean | null;
 }
 
 export interface ProbeOptions {
@@ -92,6 +98,14 @@ export interface ProbeOptions {
   eosAfterS?: number;
   maxList?: number;
   env?: Record<string, string>;
+  /** "seconds:element:prop=value": set a property that long after the start */
+  set?: string[];
+  /** "seconds:element:signal": emit an action signal that long after the start */
+  emit?: string[];
+  /** "element:prop=v1,v2": set the property back and forth from a thread for the whole run */
+  toggle?: string;
+  /** caps to ask the element's sink pad about (ACCEPT_CAPS) before starting */
+  acceptCaps?: string;
 }
 
 export interface RunResult {
@@ -149,6 +163,10 @@ export async function probe(description: string, opts: ProbeOptions = {}): Promi
   if (opts.feedFast) args.push('--feed-fast');
   if (opts.eosAfterS !== undefined) args.push('--eos-after', String(opts.eosAfterS));
   if (opts.maxList !== undefined) args.push('--max-list', String(opts.maxList));
+  for (const x of opts.set ?? []) args.push('--set', x);
+  for (const x of opts.emit ?? []) args.push('--emit', x);
+  if (opts.toggle) args.push('--toggle', opts.toggle);
+  if (opts.acceptCaps) args.push('--accept-caps', opts.acceptCaps);
   args.push(description);
   const limit = (opts.timeoutS ?? 60) + 20;
   const r = await run(PROBE, args, limit, gstEnv(opts.env));
