@@ -231,12 +231,45 @@ live_assign (GstDittoTalkingHead * self, guint64 upto)
 
   if (self->chunker.eos || upto <= end)
     return;
+
+  /* Timed input goes where its running time says: what comes after its
+   * slot has gone by is dropped (the latency stays what it was instead of
+   * growing by every stall), what starts later leaves silence before it. */
+  if (self->fifo->len > 0 && GST_CLOCK_TIME_IS_VALID (self->fifo_rt)) {
+    gint64 ahead = (gint64) self->fifo_rt - (gint64) self->live_start;
+    gint64 pos = (gint64) (self->live_base_frame * SPF) + (ahead >= 0 ?
+        (gint64) gst_util_uint64_scale_round (ahead, DITTO_SAMPLE_RATE,
+            GST_SECOND) : -(gint64) gst_util_uint64_scale_round (-ahead,
+            DITTO_SAMPLE_RATE, GST_SECOND));
+    /* within GstAudioBaseSink's alignment threshold: jitter, keep going */
+    if (ABS (pos - (gint64) end) < SPF)
+      pos = (gint64) end;
+    if (pos < (gint64) end) {
+      gsize late = (gsize) MIN ((guint64) ((gint64) end - pos),
+          (guint64) self->fifo->len);
+      GST_DEBUG_OBJECT (self, "dropping %" G_GSIZE_FORMAT " input samples "
+          "that came after their slot", late);
+      g_array_remove_range (self->fifo, 0, late);
+      self->fifo_rt += gst_util_uint64_scale (late, GST_SECOND,
+          DITTO_SAMPLE_RATE);
+      self->late_samples += late;
+    } else if (pos > (gint64) end) {
+      pad = (gsize) MIN ((guint64) pos, upto) - end;
+      ditto_chunker_append_silence (&self->chunker, pad);
+      self->silence_frames += (pad + SPF - 1) / SPF;
+      end += pad;
+    }
+  }
+
   need = upto - end;
   take = MIN (need, self->fifo->len);
   if (take > 0) {
     ditto_chunker_append (&self->chunker, (gfloat *) self->fifo->data, take,
         TRUE);
     g_array_remove_range (self->fifo, 0, take);
+    if (GST_CLOCK_TIME_IS_VALID (self->fifo_rt))
+      self->fifo_rt += gst_util_uint64_scale (take, GST_SECOND,
+          DITTO_SAMPLE_RATE);
     g_cond_broadcast (&self->cond);     /* room for the chain */
   }
   if (self->eos_received && self->fifo->len == 0) {

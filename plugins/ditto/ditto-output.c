@@ -88,6 +88,58 @@ make_audio_buffer (GstDittoTalkingHead * self, guint64 from, gsize n)
   return buf;
 }
 
+typedef struct {
+  GstEvent *event;
+  guint64 pos;               /* timeline samples that came before it */
+} PendingEvent;
+
+static void
+push_event_both (GstDittoTalkingHead * self, GstEvent * event)
+{
+  /* tags describe the audio */
+  if (GST_EVENT_TYPE (event) != GST_EVENT_TAG)
+    ditto_out_queue_push (self, &self->vq,
+        GST_MINI_OBJECT_CAST (gst_event_ref (event)));
+  ditto_out_queue_push (self, &self->aq, GST_MINI_OBJECT_CAST (event));
+}
+
+/* Called with the lock: queue the serialized events whose preceding
+ * samples are all in frames queued already (those up to sample `upto`). */
+static void
+release_events (GstDittoTalkingHead * self, guint64 upto)
+{
+  PendingEvent *p;
+
+  while ((p = g_queue_peek_head (&self->pending_events)) && p->pos <= upto) {
+    g_queue_pop_head (&self->pending_events);
+    push_event_both (self, p->event);
+    g_free (p);
+  }
+}
+
+void
+ditto_queue_serialized_event (GstDittoTalkingHead * self, GstEvent * event,
+    guint64 pos)
+{
+  PendingEvent *p = g_new (PendingEvent, 1);
+
+  p->event = event;
+  p->pos = pos;
+  g_queue_push_tail (&self->pending_events, p);
+  release_events (self, self->next_out_frame * SPF);
+}
+
+void
+ditto_clear_serialized_events (GstDittoTalkingHead * self)
+{
+  PendingEvent *p;
+
+  while ((p = g_queue_pop_head (&self->pending_events))) {
+    gst_event_unref (p->event);
+    g_free (p);
+  }
+}
+
 /* Called with the lock: queue frame k's video and audio with PTS pts. */
 void
 ditto_emit_frame (GstDittoTalkingHead * self, guint64 k, GstBuffer * video,
@@ -123,6 +175,7 @@ ditto_emit_frame (GstDittoTalkingHead * self, guint64 k, GstBuffer * video,
   }
   ditto_out_queue_push (self, &self->aq, GST_MINI_OBJECT_CAST (audio));
   ditto_chunker_trim (&self->chunker, (k + 1) * SPF);
+  release_events (self, (k + 1) * SPF);
 }
 
 void
@@ -131,6 +184,7 @@ ditto_queue_eos (GstDittoTalkingHead * self)
   if (self->eos_sent)
     return;
   self->eos_sent = TRUE;
+  release_events (self, G_MAXUINT64);
   ditto_out_queue_push (self, &self->vq, GST_MINI_OBJECT_CAST (gst_event_new_eos ()));
   ditto_out_queue_push (self, &self->aq, GST_MINI_OBJECT_CAST (gst_event_new_eos ()));
 }
@@ -152,16 +206,21 @@ ditto_send_audio_caps (GstDittoTalkingHead * self, GstAudioFormat format)
   ditto_out_queue_push (self, &self->aq,
       GST_MINI_OBJECT_CAST (gst_event_new_caps (out)));
   gst_caps_unref (out);
-  gst_segment_init (&seg, GST_FORMAT_TIME);
-  ditto_out_queue_push (self, &self->aq,
-      GST_MINI_OBJECT_CAST (gst_event_new_segment (&seg)));
+  if (self->out_segment) {
+    ditto_out_queue_push (self, &self->aq,
+        GST_MINI_OBJECT_CAST (gst_event_ref (self->out_segment)));
+  } else {
+    gst_segment_init (&seg, GST_FORMAT_TIME);
+    ditto_out_queue_push (self, &self->aq,
+        GST_MINI_OBJECT_CAST (gst_event_new_segment (&seg)));
+  }
 }
 
 static void
 post_stats (GstDittoTalkingHead * self, gboolean force)
 {
   gint64 now = g_get_monotonic_time ();
-  guint64 out, late, silence;
+  guint64 out, late, silence, late_samples;
   GstClockTime vpts, apts;
   gdouble fps = 0.0;
   GstStructure *s;
@@ -182,6 +241,7 @@ post_stats (GstDittoTalkingHead * self, gboolean force)
   out = self->frames_out;
   late = self->frames_late;
   silence = self->silence_frames;
+  late_samples = self->late_samples;
   vpts = self->vq.last_pts;
   apts = self->aq.last_pts;
   if (now > self->stats_last_time)
@@ -194,7 +254,9 @@ post_stats (GstDittoTalkingHead * self, gboolean force)
   s = gst_structure_new ("ditto-stats",
       "frames-out", G_TYPE_UINT64, out,
       "frames-late", G_TYPE_UINT64, late,
-      "silence-frames", G_TYPE_UINT64, silence, "fps", G_TYPE_DOUBLE, fps, NULL);
+      "silence-frames", G_TYPE_UINT64, silence,
+      "late-samples", G_TYPE_UINT64, late_samples,
+      "fps", G_TYPE_DOUBLE, fps, NULL);
   /* Last PTS pushed on each pad: their difference is the element's A/V drift. */
   if (GST_CLOCK_TIME_IS_VALID (vpts))
     gst_structure_set (s, "video-pts", G_TYPE_UINT64, vpts, NULL);

@@ -86,7 +86,10 @@ on_backend_frame (guint64 frame_index, GstBuffer * buffer, gpointer user_data)
     return;
   }
   GST_LOG_OBJECT (self, "frame %" G_GUINT64_FORMAT, frame_index);
-  ditto_emit_frame (self, frame_index, buffer, ditto_frame_time (frame_index));
+  /* offline: frame 0 carries the first input sample's timestamp */
+  ditto_emit_frame (self, frame_index, buffer,
+      (GST_CLOCK_TIME_IS_VALID (self->out_origin) ? self->out_origin : 0) +
+      ditto_frame_time (frame_index));
   self->next_out_frame++;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
@@ -289,11 +292,16 @@ ditto_session_open (GstDittoTalkingHead * self)
   self->vq.last_pts = self->aq.last_pts = GST_CLOCK_TIME_NONE;
   self->eos_posted = FALSE;
   self->frames_out = self->frames_late = self->silence_frames = 0;
+  self->late_samples = 0;
   self->stats_last_time = 0;
   self->video_negotiated = FALSE;
   self->live_start = GST_CLOCK_TIME_NONE;
   self->live_base_frame = 0;
   self->live_assign_frame = 0;
+  self->in_next_rt = self->fifo_rt = GST_CLOCK_TIME_NONE;
+  gst_segment_init (&self->in_segment, GST_FORMAT_TIME);
+  gst_clear_event (&self->out_segment);
+  self->out_origin = GST_CLOCK_TIME_NONE;
   self->live_drained = FALSE;
   self->seek_seqnum = GST_SEQNUM_INVALID;
   gst_flow_combiner_reset (self->flow_combiner);
@@ -339,6 +347,8 @@ ditto_session_close (GstDittoTalkingHead * self)
   g_queue_init (&self->ready);
   g_array_set_size (self->fifo, 0);
   gst_buffer_replace (&self->last_video, NULL);
+  ditto_clear_serialized_events (self);
+  gst_clear_event (&self->out_segment);
   ditto_chunker_clear (&self->chunker);
   g_mutex_unlock (&self->lock);
 

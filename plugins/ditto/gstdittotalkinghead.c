@@ -393,6 +393,7 @@ gst_ditto_talking_head_init (GstDittoTalkingHead * self)
   g_queue_init (&self->vq.items);
   g_queue_init (&self->aq.items);
   g_queue_init (&self->ready);
+  g_queue_init (&self->pending_events);
   self->fifo = g_array_new (FALSE, FALSE, sizeof (gfloat));
   self->flushing = TRUE;
   self->flow_combiner = gst_flow_combiner_new ();

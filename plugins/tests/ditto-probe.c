@@ -16,6 +16,16 @@
  *   "src" in 40 ms blocks at real-time pace (--feed-fast: as fast as
  *   accepted), pausing `len` seconds at `at` seconds of audio (--feed-gap),
  *   then end the stream.
+ * --feed-pts: timestamp the fed buffers: PTS = running time at the start of
+ *   the feed (0 for a non-live appsrc) + audio position, + the pause after
+ *   --feed-gap (a gap in the timestamps, as a muted source leaves).
+ * --feed-stall at,len: like --feed-gap, but the audio of the pause is
+ *   pushed at once afterwards with its own timestamps (a network stall).
+ * --event-at s: a serialized custom event ("ditto-probe-marker") after s
+ *   seconds of fed audio; each pad reports how many buffers came before it.
+ * --seek s: a flushing, accurate seek to s once PLAYING; each pad reports
+ *   its last segment (start, whether it carries the seek's seqnum) and the
+ *   PTS of the first buffer after it.
  * --eos-after: send EOS to the pipeline after that many seconds of PLAYING.
  * --set s:element:prop=value (repeatable): set a property s seconds after
  *   the pipeline was started; --emit s:element:signal emits an action signal.
@@ -47,6 +57,11 @@ typedef struct {
   guint64 gaps;
   guint64 bad_meta;         /* video meta disagreeing with the caps */
   guint64 bad_map;          /* frames that could not be mapped with the caps */
+  gint64 marker_at;         /* buffers before the --event-at marker, -1: none */
+  gint64 seg_start;         /* the last segment's start, -1: none */
+  guint32 seg_seqnum;
+  gboolean seg_want_first;
+  gint64 seg_first_pts;     /* PTS of the first buffer after it */
 } PadStats;
 
 static PadStats vstats, astats;
@@ -66,7 +81,10 @@ static guint max_list = 5000;
 
 static gchar *feed_file;
 static gdouble gap_at = -1, gap_len = 0;
-static gboolean feed_fast;
+static gboolean feed_fast, feed_pts, feed_stall;
+static gdouble event_at = -1;
+static gdouble seek_to = -1;
+static guint32 seek_seqnum;
 
 static void
 json_str (GString * out, const gchar * s)
@@ -98,6 +116,8 @@ stats_init (PadStats * s)
   s->arrival = g_array_new (FALSE, FALSE, sizeof (gint64));
   s->diff = g_array_new (FALSE, FALSE, sizeof (gdouble));
   s->step = g_array_new (FALSE, FALSE, sizeof (gdouble));
+  s->marker_at = -1;
+  s->seg_start = s->seg_first_pts = -1;
 }
 
 static gdouble
@@ -178,6 +198,10 @@ on_handoff (GstElement * sink, GstBuffer * buf, GstPad * pad, gpointer data)
   g_array_append_val (s->dur, dur);
   g_array_append_val (s->size, size);
   g_array_append_val (s->arrival, t);
+  if (s->seg_want_first) {
+    s->seg_first_pts = pts;
+    s->seg_want_first = FALSE;
+  }
   if (s == &vstats) {
     GstVideoMeta *meta = gst_buffer_get_video_meta (buf);
     GstCaps *caps = gst_pad_get_current_caps (pad);
@@ -231,6 +255,15 @@ on_sink_event (GstPad * pad, GstPadProbeInfo * info, gpointer data)
     s->eos = TRUE;
   else if (GST_EVENT_TYPE (ev) == GST_EVENT_GAP)
     s->gaps++;
+  else if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT) {
+    const GstSegment *seg;
+    gst_event_parse_segment (ev, &seg);
+    s->seg_start = (gint64) seg->start;
+    s->seg_seqnum = gst_event_get_seqnum (ev);
+    s->seg_want_first = TRUE;
+  } else if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM
+      && gst_event_has_name (ev, "ditto-probe-marker") && s->marker_at < 0)
+    s->marker_at = s->pts->len;
   g_mutex_unlock (&s->lock);
   return GST_PAD_PROBE_OK;
 }
@@ -455,6 +488,15 @@ on_bus (GstBus * bus, GstMessage * msg, gpointer data)
         GstState old, new;
         gst_message_parse_state_changed (msg, &old, &new, NULL);
         if (new == GST_STATE_PLAYING) {
+          if (seek_to >= 0) {
+            GstEvent *seek = gst_event_new_seek (1.0, GST_FORMAT_TIME,
+                GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_ACCURATE,
+                GST_SEEK_TYPE_SET, (GstClockTime) (seek_to * GST_SECOND),
+                GST_SEEK_TYPE_NONE, GST_CLOCK_TIME_NONE);
+            seek_seqnum = gst_event_get_seqnum (seek);
+            seek_to = -1;
+            gst_element_send_event (pipeline, seek);
+          }
           query_latency ();
           if (eos_after >= 0)
             g_timeout_add ((guint) (eos_after * 1000), send_eos, NULL);
@@ -486,12 +528,23 @@ feed_thread (gpointer data)
   gsize len = 0, off = 0;
   const gsize block = 640 * 2;
   gint64 start = g_get_monotonic_time (), pause_us = 0;
-  gboolean paused = FALSE;
+  gboolean paused = FALSE, live = FALSE;
+  GstClockTime t0 = 0;
 
   if (!g_file_get_contents (feed_file, &contents, &len, NULL)) {
     g_printerr ("cannot read %s\n", feed_file);
     gst_app_src_end_of_stream (src);
     return NULL;
+  }
+  g_object_get (src, "is-live", &live, NULL);
+  if (feed_pts && live) {
+    GstClock *clock = gst_element_get_clock (GST_ELEMENT (src));
+    if (clock) {
+      GstClockTime now = gst_clock_get_time (clock);
+      GstClockTime base = gst_element_get_base_time (GST_ELEMENT (src));
+      t0 = now > base ? now - base : 0;
+      gst_object_unref (clock);
+    }
   }
   while (off < len) {
     gsize n = MIN (block, len - off);
@@ -501,7 +554,8 @@ feed_thread (gpointer data)
     if (!paused && gap_at >= 0 && at >= gap_at) {
       paused = TRUE;
       g_usleep ((gulong) (gap_len * G_USEC_PER_SEC));
-      pause_us = (gint64) (gap_len * G_USEC_PER_SEC);
+      if (!feed_stall)
+        pause_us = (gint64) (gap_len * G_USEC_PER_SEC);
     }
     if (!feed_fast) {
       gint64 due = start + pause_us + (gint64) (at * G_USEC_PER_SEC);
@@ -509,7 +563,18 @@ feed_thread (gpointer data)
       if (due > now)
         g_usleep ((gulong) (due - now));
     }
+    if (event_at >= 0 && at >= event_at) {
+      event_at = -1;
+      gst_element_send_event (GST_ELEMENT (src),
+          gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
+              gst_structure_new_empty ("ditto-probe-marker")));
+    }
     buf = gst_buffer_new_memdup (contents + off, n);
+    if (feed_pts) {
+      GST_BUFFER_PTS (buf) = t0 + (GstClockTime) (off / 2) * GST_SECOND /
+          16000 + (GstClockTime) pause_us * GST_USECOND;
+      GST_BUFFER_DURATION (buf) = (GstClockTime) (n / 2) * GST_SECOND / 16000;
+    }
     if (gst_app_src_push_buffer (src, buf) != GST_FLOW_OK)
       break;
     off += n;
@@ -529,8 +594,12 @@ print_pad (GString * out, const gchar * name, PadStats * s)
 
   g_string_append_printf (out, "\"%s\":{\"count\":%u,\"eos\":%s,\"gaps\":%"
       G_GUINT64_FORMAT ",\"bad_meta\":%" G_GUINT64_FORMAT ",\"bad_map\":%"
-      G_GUINT64_FORMAT ",\"caps\":", name, n, s->eos ? "true" : "false",
-      s->gaps, s->bad_meta, s->bad_map);
+      G_GUINT64_FORMAT ",\"marker_at\":%" G_GINT64_FORMAT ",\"segment_start\":%"
+      G_GINT64_FORMAT ",\"segment_is_seek\":%s,\"segment_first_pts\":%"
+      G_GINT64_FORMAT ",\"caps\":", name, n, s->eos ? "true" : "false",
+      s->gaps, s->bad_meta, s->bad_map, s->marker_at, s->seg_start,
+      seek_seqnum && s->seg_seqnum == seek_seqnum ? "true" : "false",
+      s->seg_first_pts);
   json_str (out, s->caps);
   for (i = 0; i < n; i++) {
     gint64 d = g_array_index (s->dur, gint64, i);
@@ -599,6 +668,7 @@ int
 main (int argc, char **argv)
 {
   gchar *region_str = NULL, *gap_str = NULL, *toggle_str = NULL;
+  gchar *stall_str = NULL;
   gchar **set_strs = NULL, **emit_strs = NULL, *accept_str = NULL;
   gdouble timeout = 60;
   Action *toggle = NULL;
@@ -613,6 +683,14 @@ main (int argc, char **argv)
         "S16LE 16 kHz mono file for the appsrc named src", "FILE"},
     {"feed-gap", 0, 0, G_OPTION_ARG_STRING, &gap_str, "at,len seconds", "G"},
     {"feed-fast", 0, 0, G_OPTION_ARG_NONE, &feed_fast, "no pacing", NULL},
+    {"seek", 0, 0, G_OPTION_ARG_DOUBLE, &seek_to, "seek there once PLAYING",
+        "S"},
+    {"event-at", 0, 0, G_OPTION_ARG_DOUBLE, &event_at,
+        "a serialized marker event after that much fed audio", "S"},
+    {"feed-pts", 0, 0, G_OPTION_ARG_NONE, &feed_pts, "timestamp the feed",
+        NULL},
+    {"feed-stall", 0, 0, G_OPTION_ARG_STRING, &stall_str,
+        "at,len seconds, then the backlog at once", "G"},
     {"eos-after", 0, 0, G_OPTION_ARG_DOUBLE, &eos_after, "seconds", "S"},
     {"max-list", 0, 0, G_OPTION_ARG_INT, &max_list, "longest lists", "N"},
     {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &set_strs,
@@ -654,6 +732,13 @@ main (int argc, char **argv)
     return 2;
   }
 
+  if (stall_str) {
+    if (sscanf (stall_str, "%lf,%lf", &gap_at, &gap_len) != 2) {
+      g_printerr ("bad --feed-stall\n");
+      return 2;
+    }
+    feed_stall = TRUE;
+  }
   if (toggle_str && !(toggle = action_parse (toggle_str, FALSE))) {
     g_printerr ("bad --toggle\n");
     return 2;

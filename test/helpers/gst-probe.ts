@@ -32,6 +32,14 @@ export interface PadReport {
   bad_meta: number;
   /** video: buffers without a meta smaller than the caps' frame size */
   bad_map: number;
+  /** buffers that reached the sink before the eventAtS marker event; -1 without one */
+  marker_at: number;
+  /** the last SEGMENT event's start (ns), -1: none */
+  segment_start: number;
+  /** whether that segment carries the seqnum of ProbeOptions.seekS's seek */
+  segment_is_seek: boolean;
+  /** PTS of the first buffer after that segment, -1: none */
+  segment_first_pts: number;
   caps: string;
   bytes: number;
   total_duration_ns: number;
@@ -95,6 +103,14 @@ export interface ProbeOptions {
   feed?: string;
   feedGap?: [number, number];
   feedFast?: boolean;
+  /** timestamp the fed buffers (running time at the feed's start + position; a feedGap leaves a gap in them) */
+  feedPts?: boolean;
+  /** a serialized custom event ("ditto-probe-marker") after that many seconds of fed audio */
+  eventAtS?: number;
+  /** a flushing accurate seek to that position (s) once PLAYING */
+  seekS?: number;
+  /** [at, len]: no pushes for len s at at s, then that audio at once with its own timestamps */
+  feedStall?: [number, number];
   eosAfterS?: number;
   maxList?: number;
   env?: Record<string, string>;
@@ -161,6 +177,10 @@ export async function probe(description: string, opts: ProbeOptions = {}): Promi
   if (opts.feed) args.push('--feed', opts.feed);
   if (opts.feedGap) args.push('--feed-gap', opts.feedGap.join(','));
   if (opts.feedFast) args.push('--feed-fast');
+  if (opts.feedPts) args.push('--feed-pts');
+  if (opts.eventAtS !== undefined) args.push('--event-at', String(opts.eventAtS));
+  if (opts.seekS !== undefined) args.push('--seek', String(opts.seekS));
+  if (opts.feedStall) args.push('--feed-stall', opts.feedStall.join(','));
   if (opts.eosAfterS !== undefined) args.push('--eos-after', String(opts.eosAfterS));
   if (opts.maxList !== undefined) args.push('--max-list', String(opts.maxList));
   for (const x of opts.set ?? []) args.push('--set', x);

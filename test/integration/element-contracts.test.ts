@@ -120,3 +120,72 @@ t.test('ditto-stats are opt-in (post-stats)', async (t) => {
   t.ok(stats.length >= 1, 'posted with post-stats=true');
   t.equal(stats[stats.length - 1]?.['frames-out'], on.video.count, 'the last one counts every frame');
 });
+
+t.test('offline: a gap in the input timestamps becomes silent frames, keeping A/V on the input timeline', async (t) => {
+  const raw = await speechRaw(3);
+  const appsrc = 'appsrc name=src format=time caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved';
+  // the timestamps jump by 0.5 s after 1 s of audio (a muted source): 3.5 s of timeline
+  const r = await probe(`${appsrc} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25 })} ${FAKE_SINKS}`, {
+    feed: raw,
+    feedFast: true,
+    feedPts: true,
+    feedGap: [1.0, 0.5],
+    timeoutS: 20,
+  });
+  t.same(r.errors, [], 'no errors');
+  t.ok(r.eos, 'EOS');
+  t.equal(r.video.count, 88, '3.5 s of frames');
+  t.equal(r.audio.count, 88, 'and of audio');
+  t.equal(r.audio.last_end, 3_500_000_000, 'the audio ends 0.5 s later than its samples alone would');
+});
+
+t.test('live: timed input is placed by running time, so a stall does not add to the latency for good', async (t) => {
+  const raw = await speechRaw(3);
+  const el = dittoElement({ 'source-image': PORTRAIT, mode: 'live', 'frame-scale': 0.25, 'post-stats': 'true' });
+  // no pushes from 1.0 s to 2.0 s, then that second at once (a network stall behind a jitter buffer)
+  const timed = await probe(`${LIVE_APPSRC} ! ${el} ${LIVE_SINKS}`, { feed: raw, feedPts: true, feedStall: [1.0, 1.0], timeoutS: 20, maxList: 0 });
+  t.same(timed.errors, [], 'no errors');
+  t.ok(timed.eos, 'EOS');
+  const stats = messagesNamed(timed, 'ditto-stats');
+  const dropped = Number(stats[stats.length - 1]?.['late-samples'] ?? 0);
+  // before: arrival order, the stall's silence plus all of the backlog: ~97 frames and 1 s more latency
+  t.ok(timed.video.count <= 75 + 8, `the stream ends on time (${timed.video.count} frames for 3 s of audio)`);
+  t.ok(dropped > 8000, `the audio whose slot passed during the stall was dropped (${dropped} samples)`);
+  // untimed input (and do-timestamp bursts) keep arrival order: nothing is dropped, it plays later
+  const untimed = await probe(`${LIVE_APPSRC} ! ${el} ${LIVE_SINKS}`, { feed: raw, feedStall: [1.0, 1.0], timeoutS: 20, maxList: 0 });
+  t.ok(untimed.eos, 'untimed: EOS');
+  t.ok(untimed.video.count >= 75 + 15, `untimed input all plays, in arrival order (${untimed.video.count} frames)`);
+});
+
+t.test('a serialized event stays behind the audio that came before it, on both pads, in both modes', async (t) => {
+  const raw = await speechRaw(3);
+  const offlineSrc = 'appsrc name=src format=time caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved';
+  for (const [mode, pipeline, fast] of [
+    ['offline', `${offlineSrc} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25 })} ${FAKE_SINKS}`, true],
+    ['live', `${LIVE_APPSRC} ! ${dittoElement({ 'source-image': PORTRAIT, mode: 'live', 'frame-scale': 0.25 })} ${LIVE_SINKS}`, false],
+  ] as const) {
+    // a custom event after 1 s of audio: it belongs after frame 24 (before: after frame 19 offline, 15 live,
+    // overtaking what was still in the chunker's lookahead and the backend)
+    const r = await probe(pipeline, { feed: raw, feedFast: fast, eventAtS: 1.0, timeoutS: 20, maxList: 0 });
+    t.ok(r.eos, `${mode}: EOS`);
+    t.equal(r.audio.marker_at, 25, `${mode}: audio pad: after the 25 buffers of that second`);
+    // live mode may send GAP events instead of the very first frames on a loaded machine
+    t.ok(r.video.marker_at >= 25 - r.video.gaps && r.video.marker_at <= 25, `${mode}: video pad too (${r.video.marker_at})`);
+  }
+});
+
+t.test("after a flushing seek the output carries the seek's position and seqnum", async (t) => {
+  // before: both pads restarted at 0 on a default segment of their own
+  const r = await probe(
+    `${speechSrc(SPEECH_WAV)} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25, 'chunk-sleep': 0.05 })} ${FAKE_SINKS}`,
+    { seekS: 5, timeoutS: 30, maxList: 0 },
+  );
+  t.same(r.errors, [], 'no errors');
+  t.ok(r.eos, 'EOS');
+  for (const [name, pad] of [['video', r.video], ['audio', r.audio]] as const) {
+    t.equal(pad.segment_start, 5_000_000_000, `${name}: the segment starts at the seek position`);
+    t.ok(pad.segment_is_seek, `${name}: with the seek's seqnum`);
+    t.equal(pad.segment_first_pts, 5_000_000_000, `${name}: the first buffer after it is at 5 s`);
+  }
+  t.equal(r.video.last_pts, r.audio.last_pts, 'A/V still in lockstep');
+});
