@@ -168,6 +168,17 @@ push_initial_events (GstDittoTalkingHead * self)
       GST_MINI_OBJECT_CAST (gst_event_new_segment (&seg)));
 }
 
+/* The strings the session's config owns (a failed open included). */
+static void
+free_config (GstDittoTalkingHead * self)
+{
+  g_free ((gchar *) self->config.source_path);
+  g_free ((gchar *) self->config.model_dir);
+  g_free ((gchar *) self->config.worker_socket);
+  g_free ((gchar *) self->config.worker_ticket);
+  memset (&self->config, 0, sizeof (self->config));
+}
+
 gboolean
 ditto_session_open (GstDittoTalkingHead * self)
 {
@@ -317,9 +328,7 @@ fail:
   g_free (path);
   g_free (backend_name);
   g_free (model_dir);
-  g_free ((gchar *) self->config.worker_socket);
-  g_free ((gchar *) self->config.worker_ticket);
-  self->config.worker_socket = self->config.worker_ticket = NULL;
+  free_config (self);
   ditto_image_free (self->image);
   self->image = NULL;
   return FALSE;
@@ -334,11 +343,7 @@ ditto_session_close (GstDittoTalkingHead * self)
   }
   ditto_image_free (self->image);
   self->image = NULL;
-  g_free ((gchar *) self->config.source_path);
-  g_free ((gchar *) self->config.model_dir);
-  g_free ((gchar *) self->config.worker_socket);
-  g_free ((gchar *) self->config.worker_ticket);
-  memset (&self->config, 0, sizeof (self->config));
+  free_config (self);
 
   g_mutex_lock (&self->lock);
   ditto_out_queue_clear (&self->vq);
