@@ -18,6 +18,8 @@
  * own latency) and for the backend's compute time per chunk. */
 #define LIVE_JITTER_ALLOWANCE FRAME_DURATION
 #define LIVE_PROCESSING_ALLOWANCE FRAME_DURATION
+/* Live mode: buffers a src queue holds before it drops its oldest (1 s). */
+#define LIVE_QUEUE_LIMIT 25
 
 /* Live: the chunk's lookahead, the backend's own latency, and allowances for
  * late input (plus upstream's latency if it is live) and for compute time. */
@@ -332,6 +334,51 @@ live_emit (GstDittoTalkingHead * self)
   self->next_out_frame++;
 }
 
+/* Called with the lock: a live stream cannot wait for a stalled branch.
+ * Over LIVE_QUEUE_LIMIT buffers, a src queue loses its oldest buffer (its
+ * events stay, in order), so the branch resumes with current frames and the
+ * other branch goes on. Returns the PTS of the last buffer dropped, or NONE. */
+static GstClockTime
+live_bound_queue (GstDittoTalkingHead * self, GstDittoOutQueue * q)
+{
+  GstClockTime dropped = GST_CLOCK_TIME_NONE;
+  GList *l;
+
+  while (q->n_buffers > LIVE_QUEUE_LIMIT) {
+    for (l = q->items.head; l && !GST_IS_BUFFER (l->data); l = l->next);
+    if (l == NULL)
+      break;
+    dropped = GST_BUFFER_PTS (l->data);
+    gst_buffer_unref (GST_BUFFER_CAST (l->data));
+    g_queue_delete_link (&q->items, l);
+    q->n_buffers--;
+    q->dropped++;
+  }
+  return dropped;
+}
+
+/* Called without the lock: tell the application (and QoS-aware elements)
+ * that frames of a stalled branch were dropped. */
+static void
+live_post_qos (GstDittoTalkingHead * self, GstDittoOutQueue * q,
+    GstClockTime pts)
+{
+  GstMessage *msg;
+  guint64 processed, dropped;
+
+  g_mutex_lock (&self->lock);
+  processed = self->next_out_frame;
+  dropped = q->dropped;
+  g_mutex_unlock (&self->lock);
+  GST_INFO_OBJECT (q->pad, "branch stalled: dropped the frame at %"
+      GST_TIME_FORMAT " (%" G_GUINT64_FORMAT " so far)", GST_TIME_ARGS (pts),
+      dropped);
+  msg = gst_message_new_qos (GST_OBJECT_CAST (self), TRUE, pts, pts, pts,
+      FRAME_DURATION);
+  gst_message_set_qos_stats (msg, GST_FORMAT_BUFFERS, processed, dropped);
+  gst_element_post_message (GST_ELEMENT_CAST (self), msg);
+}
+
 /* The backend's compute time per chunk (0 when it does not say). */
 static GstClockTime
 backend_compute_latency (GstDittoTalkingHead * self)
@@ -481,7 +528,18 @@ live_clock_func (gpointer data)
       self->live_assign_frame = assign_from + self->session_current;
       g_cond_broadcast (&self->cond);   /* a chunk for the render thread */
     } else {
+      GstClockTime vdrop, adrop;
       live_emit (self);
+      vdrop = live_bound_queue (self, &self->vq);
+      adrop = live_bound_queue (self, &self->aq);
+      if (GST_CLOCK_TIME_IS_VALID (vdrop) || GST_CLOCK_TIME_IS_VALID (adrop)) {
+        g_mutex_unlock (&self->lock);
+        if (GST_CLOCK_TIME_IS_VALID (vdrop))
+          live_post_qos (self, &self->vq, vdrop);
+        if (GST_CLOCK_TIME_IS_VALID (adrop))
+          live_post_qos (self, &self->aq, adrop);
+        g_mutex_lock (&self->lock);
+      }
     }
   }
   g_mutex_unlock (&self->lock);

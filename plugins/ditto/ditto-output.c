@@ -220,7 +220,7 @@ static void
 post_stats (GstDittoTalkingHead * self, gboolean force)
 {
   gint64 now = g_get_monotonic_time ();
-  guint64 out, late, silence, late_samples;
+  guint64 out, late, silence, late_samples, dropped;
   GstClockTime vpts, apts;
   gdouble fps = 0.0;
   GstStructure *s;
@@ -242,6 +242,7 @@ post_stats (GstDittoTalkingHead * self, gboolean force)
   late = self->frames_late;
   silence = self->silence_frames;
   late_samples = self->late_samples;
+  dropped = self->vq.dropped;
   vpts = self->vq.last_pts;
   apts = self->aq.last_pts;
   if (now > self->stats_last_time)
@@ -256,6 +257,7 @@ post_stats (GstDittoTalkingHead * self, gboolean force)
       "frames-late", G_TYPE_UINT64, late,
       "silence-frames", G_TYPE_UINT64, silence,
       "late-samples", G_TYPE_UINT64, late_samples,
+      "frames-dropped", G_TYPE_UINT64, dropped,
       "fps", G_TYPE_DOUBLE, fps, NULL);
   /* Last PTS pushed on each pad: their difference is the element's A/V drift. */
   if (GST_CLOCK_TIME_IS_VALID (vpts))

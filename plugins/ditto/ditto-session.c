@@ -304,6 +304,7 @@ ditto_session_open (GstDittoTalkingHead * self)
   self->eos_posted = FALSE;
   self->frames_out = self->frames_late = self->silence_frames = 0;
   self->late_samples = 0;
+  self->vq.dropped = self->aq.dropped = 0;
   self->stats_last_time = 0;
   self->video_negotiated = FALSE;
   self->live_start = GST_CLOCK_TIME_NONE;

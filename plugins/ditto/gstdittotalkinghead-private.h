@@ -41,6 +41,7 @@ typedef struct {
   gboolean flushing;
   gboolean eos_pushed;       /* EOS (event or flow) seen: drop the rest */
   GstClockTime last_pts;     /* PTS of the last buffer pushed, for A/V drift stats */
+  guint64 dropped;           /* live: buffers dropped while the branch stalled */
 } GstDittoOutQueue;
 
 struct _GstDittoTalkingHead {

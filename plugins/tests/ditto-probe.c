@@ -74,6 +74,7 @@ static GstElement *pipeline;
 static gboolean timed_out, got_eos, got_error;
 static gchar *latency_json, *element_latency_json, *final_latency_json;
 static guint latency_messages;    /* from the element under test */
+static guint qos_messages;
 static const gchar *accept_caps_result = "null";
 static const gchar *element_name = "d";
 static gdouble eos_after = -1;
@@ -503,6 +504,10 @@ on_bus (GstBus * bus, GstMessage * msg, gpointer data)
         }
       }
       break;
+    case GST_MESSAGE_QOS:
+      if (g_strcmp0 (GST_OBJECT_NAME (GST_MESSAGE_SRC (msg)), element_name) == 0)
+        qos_messages++;
+      break;
     case GST_MESSAGE_LATENCY:
       /* what gst-launch does: redistribute the pipeline's latency */
       if (g_strcmp0 (GST_OBJECT_NAME (GST_MESSAGE_SRC (msg)), element_name) == 0)
@@ -843,11 +848,11 @@ main (int argc, char **argv)
   g_string_append_printf (out, ",\"errors\":%s],\"warnings\":%s],"
       "\"messages\":%s],\"latency\":%s,\"element_latency\":%s,"
       "\"final_element_latency\":%s,\"latency_messages\":%u,"
-      "\"accept_caps\":%s}", errors->str,
+      "\"accept_caps\":%s,\"qos_messages\":%u}", errors->str,
       warnings->str, elements->str, latency_json ? latency_json : "null",
       element_latency_json ? element_latency_json : "null",
       final_latency_json ? final_latency_json : "null", latency_messages,
-      accept_caps_result);
+      accept_caps_result, qos_messages);
   printf ("%s\n", out->str);
   fflush (stdout);
   return 0;

@@ -93,6 +93,8 @@ export interface ProbeReport {
   latency_messages: number;
   /** the answer to ProbeOptions.acceptCaps; null without it */
   accept_caps: boolean | null;
+  /** QOS messages the element posted */
+  qos_messages: number;
 }
 
 export interface ProbeOptions {

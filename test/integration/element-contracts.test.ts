@@ -189,3 +189,22 @@ t.test("after a flushing seek the output carries the seek's position and seqnum"
   }
   t.equal(r.video.last_pts, r.audio.last_pts, 'A/V still in lockstep');
 });
+
+t.test('live: a stalled branch loses its oldest frames, with QoS, and the other branch goes on', async (t) => {
+  const raw = await speechRaw(3);
+  // the video branch takes 100 ms per frame (10 fps of 25): before, its queue grew without bound and the
+  // video ran 5 s behind the audio by the end
+  const r = await probe(
+    `${LIVE_APPSRC} ! ${dittoElement({ 'source-image': PORTRAIT, mode: 'live', 'frame-scale': 0.25, 'post-stats': 'true' })} ` +
+      'd.video ! identity sleep-time=100000 ! fakesink name=vsink sync=false d.audio ! fakesink name=asink sync=true',
+    { feed: raw, timeoutS: 30, maxList: 0 },
+  );
+  t.same(r.errors, [], 'no errors');
+  t.ok(r.eos, 'EOS');
+  t.equal(r.audio.count, 75, 'every audio buffer');
+  const stats = messagesNamed(r, 'ditto-stats');
+  const dropped = Number(stats[stats.length - 1]?.['frames-dropped'] ?? -1);
+  t.ok(dropped > 0 && r.video.count + dropped === r.audio.count, `video frames dropped (${dropped}), the rest delivered (${r.video.count})`);
+  t.ok(r.qos_messages >= 1, `QoS posted (${r.qos_messages})`);
+  t.equal(r.video.last_pts, r.audio.last_pts, 'the newest frames are the ones kept');
+});
