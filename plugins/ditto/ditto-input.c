@@ -355,6 +355,7 @@ static void
 flush_stop (GstDittoTalkingHead * self, GstEvent * event)
 {
   GstSegment seg;
+  gboolean shutting_down;
 
   if (self->backend)
     self->bclass->reset (self->backend);
@@ -379,12 +380,20 @@ flush_stop (GstDittoTalkingHead * self, GstEvent * event)
   self->vq.eos_pushed = self->aq.eos_pushed = FALSE;
   self->vq.last_pts = self->aq.last_pts = GST_CLOCK_TIME_NONE;
   self->eos_posted = FALSE;
-  self->flushing = FALSE;
-  self->vq.flushing = self->aq.flushing = FALSE;
+  /* A FLUSH_STOP racing a shutdown (src pads deactivated or being
+   * deactivated) must not bring the element back to life. */
+  shutting_down = !self->vq.active || !self->aq.active;
+  if (!shutting_down) {
+    self->flushing = FALSE;
+    self->vq.flushing = self->aq.flushing = FALSE;
+  }
   g_mutex_unlock (&self->lock);
 
   gst_pad_push_event (self->video_srcpad, gst_event_ref (event));
   gst_pad_push_event (self->audio_srcpad, event);
+
+  if (shutting_down)
+    return;
 
   g_mutex_lock (&self->lock);
   gst_segment_init (&seg, GST_FORMAT_TIME);
@@ -394,14 +403,17 @@ flush_stop (GstDittoTalkingHead * self, GstEvent * event)
     ditto_out_queue_push (self, &self->aq,
         GST_MINI_OBJECT_CAST (gst_event_new_segment (&seg)));
   g_cond_broadcast (&self->cond);
+  /* Under the lock, which deactivation takes before it stops a task: either
+   * it comes after and stops what we start, or we see the pad inactive. */
+  if (self->vq.active)
+    gst_pad_start_task (self->video_srcpad,
+        (GstTaskFunction) gst_ditto_talking_head_src_loop, self->video_srcpad,
+        NULL);
+  if (self->aq.active)
+    gst_pad_start_task (self->audio_srcpad,
+        (GstTaskFunction) gst_ditto_talking_head_src_loop, self->audio_srcpad,
+        NULL);
   g_mutex_unlock (&self->lock);
-
-  gst_pad_start_task (self->video_srcpad,
-      (GstTaskFunction) gst_ditto_talking_head_src_loop, self->video_srcpad,
-      NULL);
-  gst_pad_start_task (self->audio_srcpad,
-      (GstTaskFunction) gst_ditto_talking_head_src_loop, self->audio_srcpad,
-      NULL);
 }
 
 gboolean

@@ -505,12 +505,14 @@ gst_ditto_talking_head_src_activate_mode (GstPad * pad, GstObject * parent,
   if (active) {
     g_mutex_lock (&self->lock);
     q->flushing = FALSE;
+    q->active = TRUE;
     g_mutex_unlock (&self->lock);
     return gst_pad_start_task (pad,
         (GstTaskFunction) gst_ditto_talking_head_src_loop, pad, NULL);
   }
   g_mutex_lock (&self->lock);
   q->flushing = TRUE;
+  q->active = FALSE;            /* no FLUSH_STOP restarts the task now */
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
   return gst_pad_stop_task (pad);

@@ -39,6 +39,7 @@ typedef struct {
   GQueue items;              /* GstBuffer / GstEvent, oldest first */
   guint n_buffers;
   gboolean flushing;
+  gboolean active;           /* the pad is activated (its task may run) */
   gboolean eos_pushed;       /* EOS (event or flow) seen: drop the rest */
   GstClockTime last_pts;     /* PTS of the last buffer pushed, for A/V drift stats */
   guint64 dropped;           /* live: buffers dropped while the branch stalled */

@@ -52,9 +52,10 @@ t.test('a downstream switch to RGB while playing gets converted, fully written f
   // (not reproduced before the fix on GStreamer 1.22: the video meta was not carried over there; the
   // conversion now copies only flags and timestamps and fails loudly if a frame cannot be mapped)
   const r = await probe(
-    `${speechSrc(SPEECH_WAV)} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25, 'chunk-sleep': 0.02 })} ` +
+    // ~3 s of output at 50 ms per chunk; the switch comes after 1.2 s
+    `${speechSrc(SPEECH_WAV)} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25, 'chunk-sleep': 0.05 })} ` +
       'd.video ! capsfilter name=cf caps=video/x-raw,format=I420 ! fakesink name=vsink d.audio ! fakesink name=asink',
-    { set: ['0.5:cf:caps=video/x-raw,format=RGB'], region: [32, 32, 64, 64], timeoutS: 30 },
+    { set: ['1.2:cf:caps=video/x-raw,format=RGB'], region: [32, 32, 64, 64], timeoutS: 30 },
   );
   t.same(r.errors, [], 'no errors');
   t.ok(r.eos, 'EOS');
