@@ -57,6 +57,7 @@ feed_available (GstDittoTalkingHead * self)
       g_clear_error (&err);
       g_mutex_lock (&self->lock);
       self->fatal = TRUE;
+      g_cond_broadcast (&self->cond);
       return GST_FLOW_ERROR;
     }
 

@@ -378,8 +378,20 @@ gst_ditto_talking_head_src_loop (GstPad * pad)
   g_mutex_lock (&self->lock);
   while (g_queue_is_empty (&q->items) && !q->flushing && !self->fatal)
     g_cond_wait (&self->cond, &self->lock);
-  if (q->flushing || self->fatal) {
+  if (q->flushing) {
     g_mutex_unlock (&self->lock);
+    gst_pad_pause_task (pad);
+    goto out;
+  }
+  if (self->fatal) {
+    /* After an error, EOS as GStreamer's sources do, so that downstream
+     * (a muxer) can finish; what was still queued is dropped. */
+    gboolean push = !q->eos_pushed;
+    q->eos_pushed = TRUE;
+    ditto_out_queue_clear (q);
+    g_mutex_unlock (&self->lock);
+    if (push)
+      gst_pad_push_event (pad, gst_event_new_eos ());
     gst_pad_pause_task (pad);
     goto out;
   }

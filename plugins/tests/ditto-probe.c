@@ -26,6 +26,8 @@
  * --seek s: a flushing, accurate seek to s once PLAYING; each pad reports
  *   its last segment (start, whether it carries the seek's seqnum) and the
  *   PTS of the first buffer after it.
+ * --continue-after-error: an error does not end the run; EOS or the timeout
+ *   does (whether EOS still reaches the sinks).
  * --eos-after: send EOS to the pipeline after that many seconds of PLAYING.
  * --set s:element:prop=value (repeatable): set a property s seconds after
  *   the pipeline was started; --emit s:element:signal emits an action signal.
@@ -85,6 +87,7 @@ static gdouble gap_at = -1, gap_len = 0;
 static gboolean feed_fast, feed_pts, feed_stall;
 static gdouble event_at = -1;
 static gdouble seek_to = -1;
+static gboolean continue_after_error;
 static guint32 seek_seqnum;
 
 static void
@@ -468,7 +471,8 @@ on_bus (GstBus * bus, GstMessage * msg, gpointer data)
       g_free (dbg);
       if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
         got_error = TRUE;
-        g_main_loop_quit (loop);
+        if (!continue_after_error)
+          g_main_loop_quit (loop);
       }
       break;
     }
@@ -688,6 +692,8 @@ main (int argc, char **argv)
         "S16LE 16 kHz mono file for the appsrc named src", "FILE"},
     {"feed-gap", 0, 0, G_OPTION_ARG_STRING, &gap_str, "at,len seconds", "G"},
     {"feed-fast", 0, 0, G_OPTION_ARG_NONE, &feed_fast, "no pacing", NULL},
+    {"continue-after-error", 0, 0, G_OPTION_ARG_NONE, &continue_after_error,
+        "run on after an error until EOS or the timeout", NULL},
     {"seek", 0, 0, G_OPTION_ARG_DOUBLE, &seek_to, "seek there once PLAYING",
         "S"},
     {"event-at", 0, 0, G_OPTION_ARG_DOUBLE, &event_at,

@@ -111,6 +111,8 @@ export interface ProbeOptions {
   eventAtS?: number;
   /** a flushing accurate seek to that position (s) once PLAYING */
   seekS?: number;
+  /** an error does not end the run: it runs on until EOS or the timeout */
+  continueAfterError?: boolean;
   /** [at, len]: no pushes for len s at at s, then that audio at once with its own timestamps */
   feedStall?: [number, number];
   eosAfterS?: number;
@@ -182,6 +184,7 @@ export async function probe(description: string, opts: ProbeOptions = {}): Promi
   if (opts.feedPts) args.push('--feed-pts');
   if (opts.eventAtS !== undefined) args.push('--event-at', String(opts.eventAtS));
   if (opts.seekS !== undefined) args.push('--seek', String(opts.seekS));
+  if (opts.continueAfterError) args.push('--continue-after-error');
   if (opts.feedStall) args.push('--feed-stall', opts.feedStall.join(','));
   if (opts.eosAfterS !== undefined) args.push('--eos-after', String(opts.eosAfterS));
   if (opts.maxList !== undefined) args.push('--max-list', String(opts.maxList));

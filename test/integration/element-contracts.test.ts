@@ -209,3 +209,16 @@ t.test('live: a stalled branch loses its oldest frames, with QoS, and the other 
   t.ok(r.qos_messages >= 1, `QoS posted (${r.qos_messages})`);
   t.equal(r.video.last_pts, r.audio.last_pts, 'the newest frames are the ones kept');
 });
+
+t.test('after an error, EOS still goes out on both pads (as GStreamer sources do)', async (t) => {
+  // zero-length offline input: an error, then EOS, as the element documents; before, the src tasks stopped
+  // at the error and downstream (a muxer) never got its EOS
+  const r = await probe(
+    `audiotestsrc num-buffers=0 ! audio/x-raw,rate=16000,channels=1 ! ${dittoElement({ 'source-image': PORTRAIT })} d.video ! fakesink name=vsink d.audio ! fakesink name=asink`,
+    { continueAfterError: true, timeoutS: 5 },
+  );
+  t.match(r.errors, [{ message: /No audio/ }], 'the error');
+  t.ok(r.video.eos, 'video: EOS reached the sink');
+  t.ok(r.audio.eos, 'audio: EOS reached the sink');
+  t.equal(messagesNamed(r, 'ditto-eos').length, 0, 'no ditto-eos claims the animation ended well');
+});
