@@ -207,6 +207,18 @@ ditto_session_open (GstDittoTalkingHead * self)
   self->config.overlap_v2 = self->overlap_v2;
   GST_OBJECT_UNLOCK (self);
 
+  /* chunk-past/-current/-future are set one by one: their sum is checked
+   * here (chunk-config checks it when set) */
+  if (self->session_past + self->session_current + self->session_future < 5
+      || self->session_past + self->session_current + self->session_future >
+      20) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("chunk-past + chunk-current + chunk-future is %u; it must be 5..20",
+            self->session_past + self->session_current +
+            self->session_future), (NULL));
+    goto fail;
+  }
+
   self->bclass = ditto_backend_lookup (backend_name);
   if (self->bclass == NULL) {
     gchar *names = backend_names ();

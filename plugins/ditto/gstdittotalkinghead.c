@@ -77,6 +77,9 @@ enum
   PROP_SILENCE_FRAMES,
   PROP_INTERRUPT,
   PROP_POST_STATS,
+  PROP_CHUNK_PAST,
+  PROP_CHUNK_CURRENT,
+  PROP_CHUNK_FUTURE,
 };
 
 enum
@@ -310,6 +313,18 @@ gst_ditto_talking_head_class_init (GstDittoTalkingHeadClass * klass)
           "Live mode: write TRUE to drop queued input audio at once (barge-in)",
           FALSE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
 
+  g_object_class_install_property (gobject_class, PROP_CHUNK_PAST,
+      g_param_spec_uint ("chunk-past", "Chunk past",
+          "Frames of audio context before each chunk (chunk-config's first "
+          "number; the three must sum to 5..20)", 1, 20, 3, session));
+  g_object_class_install_property (gobject_class, PROP_CHUNK_CURRENT,
+      g_param_spec_uint ("chunk-current", "Chunk current",
+          "Frames animated per chunk (chunk-config's second number)", 1, 20, 5,
+          session));
+  g_object_class_install_property (gobject_class, PROP_CHUNK_FUTURE,
+      g_param_spec_uint ("chunk-future", "Chunk future",
+          "Frames of lookahead per chunk; they add latency (chunk-config's "
+          "third number)", 1, 20, 2, session));
   g_object_class_install_property (gobject_class, PROP_POST_STATS,
       g_param_spec_boolean ("post-stats", "Post stats",
           "Post a \"ditto-stats\" element message (frames-out, frames-late, "
@@ -522,6 +537,15 @@ gst_ditto_talking_head_set_property (GObject * object, guint prop_id,
     case PROP_SEED:
       self->seed = g_value_get_uint (value);
       break;
+    case PROP_CHUNK_PAST:
+      self->chunk_past = g_value_get_uint (value);
+      break;
+    case PROP_CHUNK_CURRENT:
+      self->chunk_current = g_value_get_uint (value);
+      break;
+    case PROP_CHUNK_FUTURE:
+      self->chunk_future = g_value_get_uint (value);
+      break;
     case PROP_MODEL_DIR:
       g_free (self->model_dir);
       self->model_dir = g_value_dup_string (value);
@@ -612,6 +636,15 @@ gst_ditto_talking_head_get_property (GObject * object, guint prop_id,
       break;
     case PROP_SEED:
       g_value_set_uint (value, self->seed);
+      break;
+    case PROP_CHUNK_PAST:
+      g_value_set_uint (value, self->chunk_past);
+      break;
+    case PROP_CHUNK_CURRENT:
+      g_value_set_uint (value, self->chunk_current);
+      break;
+    case PROP_CHUNK_FUTURE:
+      g_value_set_uint (value, self->chunk_future);
       break;
     case PROP_MODEL_DIR:
       g_value_set_string (value, self->model_dir);

@@ -222,3 +222,22 @@ t.test('after an error, EOS still goes out on both pads (as GStreamer sources do
   t.ok(r.audio.eos, 'audio: EOS reached the sink');
   t.equal(messagesNamed(r, 'ditto-eos').length, 0, 'no ditto-eos claims the animation ended well');
 });
+
+t.test('chunk sizes as typed properties; the chunk-config string still works', async (t) => {
+  const typed = await probe(
+    `${speechSrc(SPEECH_WAV)} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25, 'chunk-past': 2, 'chunk-current': 4, 'chunk-future': 1 })} ${FAKE_SINKS}`,
+    { maxList: 0 },
+  );
+  t.ok(typed.eos, 'typed: EOS');
+  t.equal(typed.element_latency?.min_ns, (4 + 1) * 40_000_000, 'typed: (current + future) frames of latency');
+  const str = await probe(
+    `${speechSrc(SPEECH_WAV)} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25, 'chunk-config': '2,4,1' })} ${FAKE_SINKS}`,
+    { maxList: 0 },
+  );
+  t.equal(str.element_latency?.min_ns, (4 + 1) * 40_000_000, 'string: the same');
+  const bad = await probe(
+    `${speechSrc(SPEECH_WAV)} ! ${dittoElement({ 'source-image': PORTRAIT, 'chunk-past': 1, 'chunk-current': 1, 'chunk-future': 1 })} ${FAKE_SINKS}`,
+    { maxList: 0 },
+  );
+  t.match(bad.errors, [{ message: /must be 5\.\.20/ }], 'a sum out of range is a clear error at start');
+});
