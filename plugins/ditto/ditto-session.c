@@ -374,5 +374,6 @@ ditto_session_close (GstDittoTalkingHead * self)
     gst_video_converter_free (self->converter);
     self->converter = NULL;
   }
+  ditto_video_set_pool (self, NULL);
   self->extra_latency_frames = 0;
 }

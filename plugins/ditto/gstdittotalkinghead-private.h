@@ -123,6 +123,7 @@ struct _GstDittoTalkingHead {
   GstVideoInfo out_info;
   gboolean video_negotiated;
   GstVideoConverter *converter;
+  GstBufferPool *pool;             /* for converted frames (ALLOCATION query) */
 
   /* stats */
   guint64 frames_out, frames_late, silence_frames;
@@ -189,6 +190,7 @@ gboolean ditto_video_choose_render_format (GstDittoTalkingHead * self,
     gint width, gint height);
 gboolean ditto_video_negotiate (GstDittoTalkingHead * self);
 GstBuffer *ditto_video_convert (GstDittoTalkingHead * self, GstBuffer * in);
+void ditto_video_set_pool (GstDittoTalkingHead * self, GstBufferPool * pool);
 
 G_END_DECLS
 

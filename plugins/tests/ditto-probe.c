@@ -64,6 +64,8 @@ typedef struct {
   guint32 seg_seqnum;
   gboolean seg_want_first;
   gint64 seg_first_pts;     /* PTS of the first buffer after it */
+  guint64 alloc_queries;    /* ALLOCATION queries that reached the sink */
+  guint64 pooled;           /* buffers that came from a buffer pool */
 } PadStats;
 
 static PadStats vstats, astats;
@@ -202,6 +204,8 @@ on_handoff (GstElement * sink, GstBuffer * buf, GstPad * pad, gpointer data)
   g_array_append_val (s->dur, dur);
   g_array_append_val (s->size, size);
   g_array_append_val (s->arrival, t);
+  if (buf->pool)
+    s->pooled++;
   if (s->seg_want_first) {
     s->seg_first_pts = pts;
     s->seg_want_first = FALSE;
@@ -272,6 +276,19 @@ on_sink_event (GstPad * pad, GstPadProbeInfo * info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
+static GstPadProbeReturn
+on_sink_query (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  PadStats *s = data;
+
+  if (GST_QUERY_TYPE (GST_PAD_PROBE_INFO_QUERY (info)) == GST_QUERY_ALLOCATION) {
+    g_mutex_lock (&s->lock);
+    s->alloc_queries++;
+    g_mutex_unlock (&s->lock);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
 static void
 hook_sink (const gchar * name, PadStats * s)
 {
@@ -284,6 +301,8 @@ hook_sink (const gchar * name, PadStats * s)
   g_signal_connect (sink, "handoff", G_CALLBACK (on_handoff), s);
   pad = gst_element_get_static_pad (sink, "sink");
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_sink_event,
+      s, NULL);
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM, on_sink_query,
       s, NULL);
   gst_object_unref (pad);
   gst_object_unref (sink);
@@ -605,10 +624,12 @@ print_pad (GString * out, const gchar * name, PadStats * s)
       G_GUINT64_FORMAT ",\"bad_meta\":%" G_GUINT64_FORMAT ",\"bad_map\":%"
       G_GUINT64_FORMAT ",\"marker_at\":%" G_GINT64_FORMAT ",\"segment_start\":%"
       G_GINT64_FORMAT ",\"segment_is_seek\":%s,\"segment_first_pts\":%"
-      G_GINT64_FORMAT ",\"caps\":", name, n, s->eos ? "true" : "false",
-      s->gaps, s->bad_meta, s->bad_map, s->marker_at, s->seg_start,
+      G_GINT64_FORMAT ",\"allocation_queries\":%" G_GUINT64_FORMAT
+      ",\"pooled\":%" G_GUINT64_FORMAT ",\"caps\":", name, n,
+      s->eos ? "true" : "false", s->gaps, s->bad_meta, s->bad_map,
+      s->marker_at, s->seg_start,
       seek_seqnum && s->seg_seqnum == seek_seqnum ? "true" : "false",
-      s->seg_first_pts);
+      s->seg_first_pts, s->alloc_queries, s->pooled);
   json_str (out, s->caps);
   for (i = 0; i < n; i++) {
     gint64 d = g_array_index (s->dur, gint64, i);

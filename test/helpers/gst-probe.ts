@@ -40,6 +40,10 @@ export interface PadReport {
   segment_is_seek: boolean;
   /** PTS of the first buffer after that segment, -1: none */
   segment_first_pts: number;
+  /** ALLOCATION queries that reached the sink */
+  allocation_queries: number;
+  /** buffers that came from a buffer pool */
+  pooled: number;
   caps: string;
   bytes: number;
   total_duration_ns: number;

@@ -48,7 +48,7 @@ t.test('changing chunk-sleep while the feed path runs never deadlocks', async (t
   }
 });
 
-t.test('a downstream switch to RGB while playing gets converted, fully written frames', async (t) => {
+t.test('a downstream switch to RGB while playing: ALLOCATION query, pooled and fully written frames', async (t) => {
   // (not reproduced before the fix on GStreamer 1.22: the video meta was not carried over there; the
   // conversion now copies only flags and timestamps and fails loudly if a frame cannot be mapped)
   const r = await probe(
@@ -64,6 +64,9 @@ t.test('a downstream switch to RGB while playing gets converted, fully written f
   t.ok(rgb > 10 && sizes[0] === (128 * 128 * 3) / 2, `starts I420, then RGB frames (${rgb})`);
   t.equal(r.video.bad_meta, 0, 'no buffer carries a video meta that disagrees with its caps');
   t.equal(r.video.bad_map, 0, 'every buffer holds a whole frame');
+  // before: no ALLOCATION query, each converted frame allocated on its own
+  t.ok(r.video.allocation_queries >= 1, `downstream was asked how to allocate (${r.video.allocation_queries})`);
+  t.equal(r.video.pooled, rgb, 'converted frames come from a buffer pool');
   const diffs = (r.video.region_diff ?? []).slice(-rgb);
   // the RGB frames' luma against the first I420 frame: only the mouth moves, and the range differs a little
   t.ok(diffs.every((d) => d >= 0 && d < 25), `converted frames show the face (max diff ${Math.max(...diffs).toFixed(1)})`);
