@@ -18,6 +18,8 @@
  * own latency) and for the backend's compute time per chunk. */
 #define LIVE_JITTER_ALLOWANCE FRAME_DURATION
 #define LIVE_PROCESSING_ALLOWANCE FRAME_DURATION
+/* Live mode: buffers a src queue holds before it drops its oldest (1 s). */
+#define LIVE_QUEUE_LIMIT 25
 
 /* Live: the chunk's lookahead, the backend's own latency, and allowances for
  * late input (plus upstream's latency if it is live) and for compute time. */
@@ -29,7 +31,7 @@ live_latency (GstDittoTalkingHead * self)
   /* A live source may not answer before it has negotiated: only a definite
    * "not live" lets us skip waiting for the lookahead. */
   gboolean up_live = TRUE;
-  GstClockTime up_min = 0, up_max = 0;
+  GstClockTime up_min = 0, up_max = 0, compute;
   guint cur, fut;
 
   if (gst_pad_peer_query (self->sinkpad, q)) {
@@ -52,8 +54,13 @@ live_latency (GstDittoTalkingHead * self)
    * once its lookahead frames have been spoken. Input from a non-live source
    * (a file) is already buffered: its lookahead is there at once, and waiting
    * for it would only delay the first frame by (current + future) frames. */
-  lookahead = ditto_frame_time ((up_live ? cur + fut : 0) + self->extra_latency_frames);
-  return lookahead + jitter + LIVE_PROCESSING_ALLOWANCE;
+  lookahead = ditto_frame_time ((up_live ? cur + fut : 0) +
+      self->extra_latency_frames);
+  /* The backend's compute time (0 until it has measured itself). */
+  g_mutex_lock (&self->lock);
+  compute = self->compute_latency;
+  g_mutex_unlock (&self->lock);
+  return lookahead + jitter + LIVE_PROCESSING_ALLOWANCE + compute;
 }
 
 gboolean
@@ -143,6 +150,9 @@ ditto_live_interrupt (GstDittoTalkingHead * self)
   guint64 from = 0, frames = 0;
   gboolean rewind;
 
+  /* The state lock keeps the session (backend, threads) from closing under
+   * us: an application may interrupt while another thread stops it. */
+  GST_STATE_LOCK (self);
   g_mutex_lock (&self->lock);
   if (self->fifo != NULL) {
     dropped = self->fifo->len;
@@ -150,7 +160,7 @@ ditto_live_interrupt (GstDittoTalkingHead * self)
     g_cond_broadcast (&self->cond);     /* a chain blocked on a full fifo */
   }
   rewind = self->session_mode == GST_DITTO_MODE_LIVE && self->backend
-      && self->live_thread && !self->chunker.eos && !self->live_drained
+      && self->live_clock_thread && !self->chunker.eos && !self->live_drained
       && !self->flushing && !self->fatal;
   if (rewind) {
     from = self->next_out_frame + INTERRUPT_KEEP_FRAMES;
@@ -170,6 +180,8 @@ ditto_live_interrupt (GstDittoTalkingHead * self)
       interrupt_timeline (self, MAX (from, self->next_out_frame), FALSE);
     g_mutex_unlock (&self->lock);
   }
+
+  GST_STATE_UNLOCK (self);
 
   GST_INFO_OBJECT (self, "interrupt: dropped %u queued samples and %"
       G_GUINT64_FORMAT " frames animated ahead", dropped, frames);
@@ -193,7 +205,7 @@ ditto_live_refine_latency (GstDittoTalkingHead * self)
 
   g_mutex_lock (&self->lock);
   self->live_latency_checked = TRUE;
-  if (self->live_thread && latency < self->live_latency
+  if (self->live_clock_thread && latency < self->live_latency
       && (!GST_CLOCK_TIME_IS_VALID (self->live_start)
           || self->next_out_frame == self->live_base_frame)) {
     GST_INFO_OBJECT (self, "upstream is not live: latency %" GST_TIME_FORMAT
@@ -221,12 +233,45 @@ live_assign (GstDittoTalkingHead * self, guint64 upto)
 
   if (self->chunker.eos || upto <= end)
     return;
+
+  /* Timed input goes where its running time says: what comes after its
+   * slot has gone by is dropped (the latency stays what it was instead of
+   * growing by every stall), what starts later leaves silence before it. */
+  if (self->fifo->len > 0 && GST_CLOCK_TIME_IS_VALID (self->fifo_rt)) {
+    gint64 ahead = (gint64) self->fifo_rt - (gint64) self->live_start;
+    gint64 pos = (gint64) (self->live_base_frame * SPF) + (ahead >= 0 ?
+        (gint64) gst_util_uint64_scale_round (ahead, DITTO_SAMPLE_RATE,
+            GST_SECOND) : -(gint64) gst_util_uint64_scale_round (-ahead,
+            DITTO_SAMPLE_RATE, GST_SECOND));
+    /* within GstAudioBaseSink's alignment threshold: jitter, keep going */
+    if (ABS (pos - (gint64) end) < SPF)
+      pos = (gint64) end;
+    if (pos < (gint64) end) {
+      gsize late = (gsize) MIN ((guint64) ((gint64) end - pos),
+          (guint64) self->fifo->len);
+      GST_DEBUG_OBJECT (self, "dropping %" G_GSIZE_FORMAT " input samples "
+          "that came after their slot", late);
+      g_array_remove_range (self->fifo, 0, late);
+      self->fifo_rt += gst_util_uint64_scale (late, GST_SECOND,
+          DITTO_SAMPLE_RATE);
+      self->late_samples += late;
+    } else if (pos > (gint64) end) {
+      pad = (gsize) MIN ((guint64) pos, upto) - end;
+      ditto_chunker_append_silence (&self->chunker, pad);
+      self->silence_frames += (pad + SPF - 1) / SPF;
+      end += pad;
+    }
+  }
+
   need = upto - end;
   take = MIN (need, self->fifo->len);
   if (take > 0) {
     ditto_chunker_append (&self->chunker, (gfloat *) self->fifo->data, take,
         TRUE);
     g_array_remove_range (self->fifo, 0, take);
+    if (GST_CLOCK_TIME_IS_VALID (self->fifo_rt))
+      self->fifo_rt += gst_util_uint64_scale (take, GST_SECOND,
+          DITTO_SAMPLE_RATE);
     g_cond_broadcast (&self->cond);     /* room for the chain */
   }
   if (self->eos_received && self->fifo->len == 0) {
@@ -289,22 +334,152 @@ live_emit (GstDittoTalkingHead * self)
   self->next_out_frame++;
 }
 
+/* Called with the lock: a live stream cannot wait for a stalled branch.
+ * Over LIVE_QUEUE_LIMIT buffers, a src queue loses its oldest buffer (its
+ * events stay, in order), so the branch resumes with current frames and the
+ * other branch goes on. Returns the PTS of the last buffer dropped, or NONE. */
+static GstClockTime
+live_bound_queue (GstDittoTalkingHead * self, GstDittoOutQueue * q)
+{
+  GstClockTime dropped = GST_CLOCK_TIME_NONE;
+  GList *l;
+
+  while (q->n_buffers > LIVE_QUEUE_LIMIT) {
+    for (l = q->items.head; l && !GST_IS_BUFFER (l->data); l = l->next);
+    if (l == NULL)
+      break;
+    dropped = GST_BUFFER_PTS (l->data);
+    gst_buffer_unref (GST_BUFFER_CAST (l->data));
+    g_queue_delete_link (&q->items, l);
+    q->n_buffers--;
+    q->dropped++;
+  }
+  return dropped;
+}
+
+/* Called without the lock: tell the application (and QoS-aware elements)
+ * that frames of a stalled branch were dropped. */
+static void
+live_post_qos (GstDittoTalkingHead * self, GstDittoOutQueue * q,
+    GstClockTime pts)
+{
+  GstMessage *msg;
+  guint64 processed, dropped;
+
+  g_mutex_lock (&self->lock);
+  processed = self->next_out_frame;
+  dropped = q->dropped;
+  g_mutex_unlock (&self->lock);
+  GST_INFO_OBJECT (q->pad, "branch stalled: dropped the frame at %"
+      GST_TIME_FORMAT " (%" G_GUINT64_FORMAT " so far)", GST_TIME_ARGS (pts),
+      dropped);
+  msg = gst_message_new_qos (GST_OBJECT_CAST (self), TRUE, pts, pts, pts,
+      FRAME_DURATION);
+  gst_message_set_qos_stats (msg, GST_FORMAT_BUFFERS, processed, dropped);
+  gst_element_post_message (GST_ELEMENT_CAST (self), msg);
+}
+
+/* The backend's compute time per chunk (0 when it does not say). */
+static GstClockTime
+backend_compute_latency (GstDittoTalkingHead * self)
+{
+  GstClockTime t;
+
+  if (self->backend == NULL || self->bclass->compute_latency == NULL)
+    return 0;
+  t = self->bclass->compute_latency (self->backend);
+  return GST_CLOCK_TIME_IS_VALID (t) ? t : 0;
+}
+
+/* Called without the lock after a feed: a backend that measured itself
+ * slower than budgeted gets the difference added to the schedule (later
+ * feeds are not moved, later outputs are), and the pipeline is told. It
+ * never shrinks: a latency that goes back and forth would make sinks drop. */
+static void
+live_update_compute_latency (GstDittoTalkingHead * self)
+{
+  GstClockTime t = backend_compute_latency (self);
+  gboolean grew = FALSE;
+
+  g_mutex_lock (&self->lock);
+  if (t > self->compute_latency) {
+    GST_INFO_OBJECT (self, "backend compute time %" GST_TIME_FORMAT
+        " (was %" GST_TIME_FORMAT "): latency grows", GST_TIME_ARGS (t),
+        GST_TIME_ARGS (self->compute_latency));
+    self->live_latency += t - self->compute_latency;
+    self->compute_latency = t;
+    grew = TRUE;
+  }
+  g_mutex_unlock (&self->lock);
+  if (grew)
+    gst_element_post_message (GST_ELEMENT_CAST (self),
+        gst_message_new_latency (GST_OBJECT_CAST (self)));
+}
+
+/* The render thread: feeds every chunk the clock thread has placed on the
+ * timeline, so a slow backend never holds up the frames already due. */
 static gpointer
-live_thread_func (gpointer data)
+live_render_func (gpointer data)
+{
+  GstDittoTalkingHead *self = data;
+  GError *err = NULL;
+
+  g_mutex_lock (&self->lock);
+  while (self->live_running && !self->fatal) {
+    DittoChunk chunk;
+    gboolean ok;
+
+    if (self->flushing || self->live_drained
+        || !ditto_chunker_next (&self->chunker, &chunk)) {
+      if (!self->flushing && !self->live_drained && self->chunker.eos) {
+        /* nothing left to feed (e.g. no audio ever arrived) */
+        self->live_drained = TRUE;
+        continue;
+      }
+      g_cond_wait (&self->cond, &self->lock);
+      continue;
+    }
+    g_mutex_unlock (&self->lock);
+    ok = self->bclass->feed (self->backend, &chunk, &err);
+    if (ok && chunk.is_last)
+      ok = self->bclass->drain (self->backend, &err);
+    if (ok)
+      live_update_compute_latency (self);
+    g_mutex_lock (&self->lock);
+    if (chunk.is_last)
+      self->live_drained = TRUE;
+    if (!ok) {
+      g_mutex_unlock (&self->lock);
+      GST_ELEMENT_ERROR (self, STREAM, FAILED,
+          ("Animation backend '%s' failed: %s", self->bclass->name,
+              err ? err->message : "unknown error"), (NULL));
+      g_clear_error (&err);
+      g_mutex_lock (&self->lock);
+      self->fatal = TRUE;
+    }
+    g_cond_broadcast (&self->cond);
+  }
+  g_mutex_unlock (&self->lock);
+  return NULL;
+}
+
+/* The clock thread: places input on the timeline when each chunk is due to
+ * be fed and emits one frame per slot; it never calls into the backend. */
+static gpointer
+live_clock_func (gpointer data)
 {
   GstDittoTalkingHead *self = data;
   GstClock *clock = gst_element_get_clock (GST_ELEMENT_CAST (self));
   GstClockTime base_time = gst_element_get_base_time (GST_ELEMENT_CAST (self));
-  GError *err = NULL;
 
   if (clock == NULL)
     clock = gst_system_clock_obtain ();
 
   g_mutex_lock (&self->lock);
   while (self->live_running && !self->fatal) {
-    guint64 feed_from, total;
+    guint64 assign_from, total;
     GstClockTime t_feed, t_out;
-    gboolean do_feed;
+    gboolean do_assign;
 
     if (self->flushing) {
       g_cond_wait (&self->cond, &self->lock);
@@ -314,6 +489,8 @@ live_thread_func (gpointer data)
       GstClockTime now = gst_clock_get_time (clock);
       self->live_start = now > base_time ? now - base_time : 0;
       self->live_base_frame = self->next_out_frame;
+      self->live_assign_frame = MAX (self->live_assign_frame,
+          self->next_out_frame);
       GST_INFO_OBJECT (self, "live output starts at running time %"
           GST_TIME_FORMAT ", latency %" GST_TIME_FORMAT,
           GST_TIME_ARGS (self->live_start), GST_TIME_ARGS (self->live_latency));
@@ -327,51 +504,42 @@ live_thread_func (gpointer data)
       }
     }
 
-    /* A chunk starting at frame f is fed when frame f - extra must go out,
-     * less the compute allowance; for live input live_latency makes that the
-     * moment its lookahead has arrived (see live_latency()). */
-    feed_from = self->chunker.next_frame;
-    t_feed = self->live_start + ditto_frame_time (feed_from - self->live_base_frame) +
-        (self->live_latency - LIVE_PROCESSING_ALLOWANCE -
+    /* The chunk starting at frame f is placed when frame f must go out, less
+     * the backend's time to render it; for live input live_latency makes
+     * that the moment its lookahead has arrived (see live_latency()). */
+    assign_from = self->live_assign_frame;
+    t_feed = self->live_start + ditto_frame_time (assign_from -
+        self->live_base_frame) + (self->live_latency -
+        LIVE_PROCESSING_ALLOWANCE - self->compute_latency -
         ditto_frame_time (self->extra_latency_frames));
     t_out = self->live_start + ditto_frame_time (self->next_out_frame -
         self->live_base_frame) + self->live_latency;
-    do_feed = !self->live_drained && t_feed <= t_out;
+    do_assign = !self->chunker.eos && t_feed <= t_out;
 
     if (live_wait (self, clock, base_time,
-            do_feed ? t_feed : t_out) == GST_CLOCK_UNSCHEDULED)
+            do_assign ? t_feed : t_out) == GST_CLOCK_UNSCHEDULED)
       continue;
     if (!self->live_running || self->flushing || self->fatal)
       continue;
 
-    if (do_feed) {
-      DittoChunk chunk;
-      live_assign (self, (feed_from + self->session_current +
+    if (do_assign) {
+      live_assign (self, (assign_from + self->session_current +
               self->session_future) * SPF);
-      if (ditto_chunker_next (&self->chunker, &chunk)) {
-        gboolean ok;
-        g_mutex_unlock (&self->lock);
-        ok = self->bclass->feed (self->backend, &chunk, &err);
-        if (ok && chunk.is_last)
-          ok = self->bclass->drain (self->backend, &err);
-        g_mutex_lock (&self->lock);
-        if (chunk.is_last)
-          self->live_drained = TRUE;
-        if (!ok) {
-          g_mutex_unlock (&self->lock);
-          GST_ELEMENT_ERROR (self, STREAM, FAILED,
-              ("Animation backend '%s' failed: %s", self->bclass->name,
-                  err ? err->message : "unknown error"), (NULL));
-          g_clear_error (&err);
-          g_mutex_lock (&self->lock);
-          self->fatal = TRUE;
-        }
-      } else if (self->chunker.eos) {
-        /* nothing left to feed (e.g. no audio ever arrived) */
-        self->live_drained = TRUE;
-      }
+      self->live_assign_frame = assign_from + self->session_current;
+      g_cond_broadcast (&self->cond);   /* a chunk for the render thread */
     } else {
+      GstClockTime vdrop, adrop;
       live_emit (self);
+      vdrop = live_bound_queue (self, &self->vq);
+      adrop = live_bound_queue (self, &self->aq);
+      if (GST_CLOCK_TIME_IS_VALID (vdrop) || GST_CLOCK_TIME_IS_VALID (adrop)) {
+        g_mutex_unlock (&self->lock);
+        if (GST_CLOCK_TIME_IS_VALID (vdrop))
+          live_post_qos (self, &self->vq, vdrop);
+        if (GST_CLOCK_TIME_IS_VALID (adrop))
+          live_post_qos (self, &self->aq, adrop);
+        g_mutex_lock (&self->lock);
+      }
     }
   }
   g_mutex_unlock (&self->lock);
@@ -382,15 +550,23 @@ live_thread_func (gpointer data)
 void
 ditto_live_start (GstDittoTalkingHead * self)
 {
-  GstClockTime latency = live_latency (self);
+  /* a backend may know its compute time already (e.g. from a warm-up) */
+  GstClockTime compute = backend_compute_latency (self), latency;
 
   g_mutex_lock (&self->lock);
-  if (self->live_thread == NULL) {
+  self->compute_latency = compute;
+  g_mutex_unlock (&self->lock);
+  latency = live_latency (self);
+
+  g_mutex_lock (&self->lock);
+  if (self->live_clock_thread == NULL) {
     self->live_latency = latency;
     self->live_latency_checked = FALSE;
     self->live_start = GST_CLOCK_TIME_NONE;
     self->live_running = TRUE;
-    self->live_thread = g_thread_new ("dittolive", live_thread_func, self);
+    self->live_clock_thread = g_thread_new ("dittolive", live_clock_func, self);
+    self->live_render_thread = g_thread_new ("dittorender", live_render_func,
+        self);
   }
   g_mutex_unlock (&self->lock);
 }
@@ -398,16 +574,19 @@ ditto_live_start (GstDittoTalkingHead * self)
 void
 ditto_live_stop (GstDittoTalkingHead * self)
 {
-  GThread *thread;
+  GThread *clock_thread, *render_thread;
 
   g_mutex_lock (&self->lock);
   self->live_running = FALSE;
   if (self->live_clock_id)
     gst_clock_id_unschedule (self->live_clock_id);
   g_cond_broadcast (&self->cond);
-  thread = self->live_thread;
-  self->live_thread = NULL;
+  clock_thread = self->live_clock_thread;
+  render_thread = self->live_render_thread;
+  self->live_clock_thread = self->live_render_thread = NULL;
   g_mutex_unlock (&self->lock);
-  if (thread)
-    g_thread_join (thread);
+  if (clock_thread)
+    g_thread_join (clock_thread);
+  if (render_thread)
+    g_thread_join (render_thread);
 }

@@ -79,3 +79,16 @@ t.test('error path under valgrind', async (t) => {
   );
   t.not(r.code, 0, 'pipeline fails as it should');
 });
+
+t.test('failed backend open under valgrind', async (t) => {
+  // the backend cannot reach its worker: open() fails after the session's strings were handed to the config
+  // (they leaked before: source path and model directory)
+  const r = await memcheck(
+    t,
+    'backend-open',
+    `audiotestsrc num-buffers=10 ! audio/x-raw,rate=16000,channels=1 ! ` +
+      `dittotalkinghead source-image=${PORTRAIT} frame-scale=0.25 backend=ditto model-dir=${tmp.dir} ` +
+      `worker-socket=${join(tmp.dir, 'no-worker.sock')} name=d d.video ! fakesink d.audio ! fakesink`,
+  );
+  t.not(r.code, 0, 'pipeline fails as it should');
+});
