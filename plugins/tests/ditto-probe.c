@@ -49,7 +49,8 @@ static GString *errors, *warnings, *elements;
 static GMainLoop *loop;
 static GstElement *pipeline;
 static gboolean timed_out, got_eos, got_error;
-static gchar *latency_json, *element_latency_json;
+static gchar *latency_json, *element_latency_json, *final_latency_json;
+static guint latency_messages;    /* from the element under test */
 static const gchar *element_name = "d";
 static gdouble eos_after = -1;
 static guint max_list = 5000;
@@ -265,6 +266,23 @@ query_latency (void)
   }
 }
 
+/* The element's latency once more, after the run (it may have grown). */
+static void
+query_final_latency (void)
+{
+  GstElement *el = gst_bin_get_by_name (GST_BIN (pipeline), element_name);
+  GstPad *pad = el ? gst_element_get_static_pad (el, "video") : NULL;
+
+  if (pad) {
+    GstQuery *q = gst_query_new_latency ();
+    final_latency_json = latency_of (q, gst_pad_query (pad, q));
+    gst_query_unref (q);
+    gst_object_unref (pad);
+  }
+  if (el)
+    gst_object_unref (el);
+}
+
 static gboolean
 send_eos (gpointer data)
 {
@@ -333,6 +351,12 @@ on_bus (GstBus * bus, GstMessage * msg, gpointer data)
             g_timeout_add ((guint) (eos_after * 1000), send_eos, NULL);
         }
       }
+      break;
+    case GST_MESSAGE_LATENCY:
+      /* what gst-launch does: redistribute the pipeline's latency */
+      if (g_strcmp0 (GST_OBJECT_NAME (GST_MESSAGE_SRC (msg)), element_name) == 0)
+        latency_messages++;
+      gst_bin_recalculate_latency (GST_BIN (pipeline));
       break;
     case GST_MESSAGE_EOS:
       got_eos = TRUE;
@@ -554,6 +578,7 @@ main (int argc, char **argv)
     g_main_loop_run (loop);
   }
   query_latency ();
+  query_final_latency ();
   gst_element_set_state (pipeline, GST_STATE_NULL);
   if (feeder) {
     g_thread_join (feeder);
@@ -568,9 +593,11 @@ main (int argc, char **argv)
   g_string_append_c (out, ',');
   print_pad (out, "audio", &astats);
   g_string_append_printf (out, ",\"errors\":%s],\"warnings\":%s],"
-      "\"messages\":%s],\"latency\":%s,\"element_latency\":%s}", errors->str,
+      "\"messages\":%s],\"latency\":%s,\"element_latency\":%s,"
+      "\"final_element_latency\":%s,\"latency_messages\":%u}", errors->str,
       warnings->str, elements->str, latency_json ? latency_json : "null",
-      element_latency_json ? element_latency_json : "null");
+      element_latency_json ? element_latency_json : "null",
+      final_latency_json ? final_latency_json : "null", latency_messages);
   printf ("%s\n", out->str);
   fflush (stdout);
   return 0;

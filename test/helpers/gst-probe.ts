@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PLUGIN_DIR = join(ROOT, 'build', 'plugin', 'ditto');
 export const PROBE = join(ROOT, 'build', 'plugin', 'tests', 'ditto-probe');
+/** The element again with test backends (backend=slow), built by plugins/tests/plugin; load it alone. */
+export const TEST_PLUGIN_DIR = join(ROOT, 'build', 'plugin', 'tests', 'plugin');
 export const PORTRAIT = join(ROOT, 'src', 'server', 'demo', 'media', 'portrait.jpg');
 export const SPEECH_WAV = join(ROOT, 'src', 'server', 'demo', 'media', 'speech.wav');
 
@@ -73,6 +75,10 @@ export interface ProbeReport {
   messages: string[];
   latency: Latency | null;
   element_latency: Latency | null;
+  /** the element's latency queried again after the run */
+  final_element_latency: Latency | null;
+  /** LATENCY messages the element posted */
+  latency_messages: number;
 }
 
 export interface ProbeOptions {
@@ -101,6 +107,15 @@ export function gstEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     GST_PLUGIN_PATH: PLUGIN_DIR,
     // a private registry so a stale cache from another build never hides our plugin
     GST_REGISTRY: join(tmpdir(), `ditto-gst-registry-${process.getuid?.() ?? 0}.bin`),
+    ...extra,
+  };
+}
+
+/** Environment for probe() that loads the test plugin (the element plus test backends) instead of ours. */
+export function testPluginEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    GST_PLUGIN_PATH: TEST_PLUGIN_DIR,
+    GST_REGISTRY: join(tmpdir(), `ditto-gst-test-registry-${process.getuid?.() ?? 0}.bin`),
     ...extra,
   };
 }
