@@ -147,8 +147,8 @@ t.test('an H.264 pipeline needing a missing encoder falls back to the next H.264
   t.teardown(() => s.cleanup());
   const { hasElementFactory } = await import('../../src/gst/index.js');
   const want = hasElementFactory('nvh264enc') ? 'h264-nvenc.pipeline' : 'h264.pipeline';
-  const health = (await s.app.inject('/healthz')).json();
-  t.same(health.pipelines, [
+  const ready = (await s.app.inject('/readyz')).json();
+  t.same(ready.checks.gstreamer.details.pipelines, [
     { name: 'vp8.pipeline', codec: 'VP8' },
     { name: want, codec: 'H264' },
   ], `H264 served by ${want} on this host`);
