@@ -86,8 +86,8 @@ t.test('backend "ditto": reserve, claim, exhaust, report, and a killed worker en
   const root = (await s.app.inject('/')).json();
   t.match(root, { backend: 'ditto', pool: { reachable: true, busy: 2 } });
   const metrics = (await s.app.inject('/metrics')).body;
-  t.match(metrics, /^ditto_worker_pool_workers\{state="busy"\} 2$/m);
-  t.match(metrics, /^ditto_worker_pool_workers\{state="idle"\} 0$/m);
+  t.match(metrics, /^ditto_worker_pool_workers\{device="",state="busy"\} 2$/m);
+  t.match(metrics, /^ditto_worker_pool_workers\{device="",state="idle"\} 0$/m);
   t.match(metrics, /^ditto_worker_pool_up 1$/m);
   t.match(metrics, /^ditto_errors_total\{code="AT_CAPACITY"\} 1$/m);
 

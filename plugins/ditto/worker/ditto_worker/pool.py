@@ -285,7 +285,8 @@ class Pool:
                 st = self.status()
                 # a pool whose model cannot load is not "full": the server answers MODEL_UNAVAILABLE
                 code = "exhausted" if st["model_loaded"] else "unavailable"
-                return {"ok": False, "code": code, "message": st["reason"] or self.exhausted_message(),
+                message = self.exhausted_message() if code == "exhausted" else st["reason"]
+                return {"ok": False, "code": code, "message": message,
                         "retry_after_s": st["retry_after_s"], "status": st}
             w.state = "reserved"
             w.ticket = secrets.token_hex(12)

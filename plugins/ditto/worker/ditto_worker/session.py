@@ -317,6 +317,7 @@ class Session:
             return
         us = int((time.monotonic() - fed) * 1e6)
         if us > self.compute_us * TIMING_GROWTH and us - self.compute_us >= TIMING_MIN_STEP_US:
+            self._log(f"window compute {us / 1000:.1f} ms at frame {index} (was {self.compute_us / 1000:.1f} ms)")
             self.compute_us = us
             self._send(P.pack(P.TIMING, P.TIMING_BODY.pack(us)))
 

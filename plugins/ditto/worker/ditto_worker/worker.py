@@ -191,7 +191,8 @@ def main(argv=None) -> int:
                 pass
         os._exit(EXIT_LOAD_FAILED)  # upstream's non-daemon threads may be running: do not join them
 
-    compute_us = int(report["window_ms"] * 1000)
+    # the element's compute budget: the first group (upstream's d0 window + the first emitting one) is dearer
+    compute_us = int(max(report["window_ms"], report["first_frame_ms"]) * 1000)
     if args.socket:
         return run_standalone(sdk, args.socket, args.worker_id, setup_kwargs, compute_us)
     return run_pool_child(sdk, ctl, args.worker_id, setup_kwargs, report, compute_us)
