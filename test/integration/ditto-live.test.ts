@@ -36,7 +36,7 @@ t.test(`a ${SECONDS} s live session at model speed keeps 25 fps with zero late f
   t.same(r.video.pts, r.audio.pts, 'shared PTS');
   // (27 + 2) frames: chunk lookahead + the model's windowing at overlap 70 + allowances; plus the measured compute
   const budget = (27 + 2) * FRAME_NS;
-  const measured = Math.max(warmup?.window_ms ?? 0, warmup?.first_frame_ms ?? 0);
+  const measured = Math.max(warmup?.window_ms ?? 0, warmup?.first_frame_ms ?? 0) * 1.25 + 20; // the worker's budget
   const reported = r.final_element_latency?.min_ns ?? 0;
   t.ok(reported >= budget + measured * 1e6 - 1e6, `LATENCY ${reported / 1e6} ms includes the measured compute (${measured} ms)`);
   const late = Number((r.messages.filter((m) => m.startsWith('ditto-stats')).pop() ?? '').match(/frames-late=\(guint64\)(\d+)/)?.[1] ?? NaN);

@@ -23,13 +23,13 @@ CLOSE = 7         # the session is over
 
 # worker -> client
 ASSIGNED = 20     # utf-8 "worker=<id> pid=<pid>"
-READY = 21        # u32 extra_latency_frames, u32 has_face, i32 x, y, w, h, u32 compute_us
+READY = 21        # u32 extra_latency_frames, u32 has_face, i32 x, y, w, h, u32 compute_us (budget: measured*1.25+20 ms)
 FRAME = 22        # u64 frame_index, u32 slot, u32 epoch
 CHUNK_DONE = 23   # u64 first_frame, u32 epoch
 DRAINED = 24      # u64 frames delivered, u32 epoch
 ERROR = 25        # u32 code, utf-8 message
 WARNING = 26      # utf-8 message
-TIMING = 27       # u32 compute_us: the measured wall time from feeding a window to its first frame grew
+TIMING = 27       # u32 compute_us: the measured feed-to-first-frame time grew; the new budget
 
 # (the server's status / reserve / cancel go over the pool's JSON control socket: see pool.py)
 

@@ -35,6 +35,13 @@ SLOT_WAIT_S = 60.0             # the client releases a slot right after copying 
 THREAD_STOP_S = 5.0
 TIMING_GROWTH = 1.1            # report a measured compute time once it exceeds the last report by 10 %
 TIMING_MIN_STEP_US = 5000
+# the element budgets what we report: a measured figure plus room for the jitter any GPU/CPU share has
+BUDGET_FACTOR = 1.25
+BUDGET_MARGIN_US = 20000
+
+
+def compute_budget(measured_us: int) -> int:
+    return int(measured_us * BUDGET_FACTOR + BUDGET_MARGIN_US)
 
 
 class SessionError(Exception):
@@ -228,7 +235,8 @@ class Session:
                 pass
         if announce:
             extra = extra_latency_frames(self.chunksize[1], overlap)
-            self._send(P.pack(P.READY, P.READY_BODY.pack(extra, 0, 0, 0, 0, 0, self.compute_us)))
+            budget = compute_budget(self.compute_us) if self.compute_us else 0
+            self._send(P.pack(P.READY, P.READY_BODY.pack(extra, 0, 0, 0, 0, 0, budget)))
 
     def _chunk(self, first_frame: int, n_current: int, is_last: bool, samples: np.ndarray) -> None:
         with self._lock:
@@ -319,7 +327,7 @@ class Session:
         if us > self.compute_us * TIMING_GROWTH and us - self.compute_us >= TIMING_MIN_STEP_US:
             self._log(f"window compute {us / 1000:.1f} ms at frame {index} (was {self.compute_us / 1000:.1f} ms)")
             self.compute_us = us
-            self._send(P.pack(P.TIMING, P.TIMING_BODY.pack(us)))
+            self._send(P.pack(P.TIMING, P.TIMING_BODY.pack(compute_budget(us))))
 
     # ---------------------------------------------------------------- errors
 
