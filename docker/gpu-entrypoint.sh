@@ -4,10 +4,11 @@
 #   ditto-gpu-entrypoint [all] [server options]   doctor, then the pool and the server (backend "ditto")
 #   ditto-gpu-entrypoint serve [server options]    GStreamer doctor, then the server only (pool elsewhere)
 #   ditto-gpu-entrypoint pool [pool options]       model doctor, then the pool only
-#   ditto-gpu-entrypoint doctor                    both doctors; exit status 0 when everything can start
+#   ditto-gpu-entrypoint doctor [--model]          both doctors; exit status 0 when everything can start
+#                                                  (--model: ditto-gst doctor --model, the GPU box's first command)
 #   ditto-gpu-entrypoint ready                     exit 0 when GET /readyz says a session would be served now
 #                                                  (the image's and compose's healthcheck)
-# Engines for this GPU: ditto-build-engines (see docker/README.md); the full model check: ditto-gst doctor --model.
+# Engines for this GPU: ditto-build-engines (see docker/README.md).
 set -euo pipefail
 
 usage() {
@@ -113,6 +114,8 @@ case "$mode" in
     ready
     ;;
   doctor)
+    # the full model check: import, unpickle, engines + plugin for this GPU, self-test, a render (timed)
+    [ "${1:-}" != "--model" ] || exec node "$app/dist/src/cli/main.js" doctor "$@"
     status=0
     model_doctor || status=1
     gst_doctor "$@" || status=1
