@@ -283,9 +283,10 @@ gst_ditto_talking_head_class_init (GstDittoTalkingHeadClass * klass)
           0.1, 3600.0, DEFAULT_WORKER_TIMEOUT, session));
   g_object_class_install_property (gobject_class, PROP_OVERLAP_V2,
       g_param_spec_uint ("overlap-v2", "Overlap",
-          "backend=ditto: frames two motion windows of 80 share (40..79 in "
-          "streaming; more is lower latency and costlier); 0: the model "
-          "config's value", 0, 79, DEFAULT_OVERLAP_V2, session));
+          "backend=ditto: frames two motion windows of 80 share (40..79 "
+          "except 55 and 56, which upstream's setup rejects; more is lower "
+          "latency and costlier); 0: the worker's default (70)", 0, 79,
+          DEFAULT_OVERLAP_V2, session));
   g_object_class_install_property (gobject_class, PROP_FRAMES_OUT,
       g_param_spec_uint64 ("frames-out", "Frames out",
           "Video frames pushed so far", 0, G_MAXUINT64, 0, ro));

@@ -11,6 +11,7 @@ import liveAudioRoutes from './routes/live-audio.js';
 import statusRoutes from './routes/status.js';
 import uploadRoutes from './routes/upload.js';
 import webrtcRoutes from './routes/webrtc.js';
+import readinessPlugin from './readiness.js';
 import './types.js';
 import { zodValidatorCompiler } from './validate.js';
 
@@ -45,6 +46,7 @@ export async function buildApp(config: ServerConfig, deps: AppDeps = {}): Promis
 
   await app.register(errorHandling);
   await app.register(sessionsPlugin, { config, catalog, loadGst });
+  await app.register(readinessPlugin);
   await app.register(statusRoutes, { loadGstVersion: async () => (await loadGst()).gstVersion() });
   await app.register(metricsPlugin);
   await app.register(uploadsPlugin, { config, loadGst });
