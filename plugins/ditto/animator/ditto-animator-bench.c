@@ -365,7 +365,7 @@ main (int argc, char **argv)
       "sampling-timesteps %d, chunk %s\n", opt_image, img.width, img.height,
       ow, oh, audio_name, seconds, opt_timesteps, opt_chunk ? opt_chunk : "3,5,2");
 
-  /* Face detection: the first call also loads the cascades. */
+  /* Face detection: the first call also loads the models. */
   DittoFaceLayout layout;
   const char *dir = g_getenv ("DITTO_CASCADE_DIR");
   if (!dir)
@@ -379,7 +379,7 @@ main (int argc, char **argv)
     ditto_face_detect (img.rgb, img.width, img.height, img.stride, NULL, dir,
         &layout, NULL);
   double ms_detect = (g_get_monotonic_time () - t0) / 5000.0;
-  printf ("face detection: %s; %.1f ms first call (loads cascades), %.1f ms "
+  printf ("face detection: %s; %.1f ms first call (loads the models), %.1f ms "
       "per detection after\n", found ? "face found" : "NO FACE", ms_first,
       ms_detect);
 

@@ -259,6 +259,7 @@ ditto_motion_chunk (DittoMotionState * s, const float *samples,
     m->jaw = clampf (v[0], 0.0f, 1.0f);
     m->spread = clampf (v[1], -1.0f, 1.0f);
     m->teeth = clampf (v[2], 0.0f, 1.0f);
+    m->press = m->brow = m->gaze_x = m->gaze_y = 0.0f;
     m->blink = blink_step (s);
     head_step (s, lev_cur[k], m->jaw, m);
     /* Track the speech peak with what was actually heard. */

@@ -21,7 +21,10 @@ typedef struct {
   float blink;     /* 0 open .. 1 closed */
   float roll;      /* head tilt about the neck, radians */
   float head_dx, head_dy;  /* head translation, in face widths */
-  float yaw, pitch;        /* inner-face turn/nod shift, in face widths */
+  float yaw, pitch;        /* turn/nod: parallax of the face's relief, in face widths */
+  float press;     /* 0 .. 1 lips pressed together (p, b, m) */
+  float brow;      /* 0 .. 1 brows raised (emphasis) */
+  float gaze_x, gaze_y;    /* -1 .. 1 where the eyes look, in eye half-widths / 4 */
 } DittoMotion;
 
 /* Mouth channels smoothed over the chunk window. */
