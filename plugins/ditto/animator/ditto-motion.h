@@ -28,7 +28,7 @@ typedef struct {
 } DittoMotion;
 
 /* Mouth channels smoothed over the chunk window. */
-#define DITTO_MOTION_MOUTH_CHANNELS 3
+#define DITTO_MOTION_MOUTH_CHANNELS 4     /* jaw, spread, teeth, press */
 
 typedef struct _DittoMotionState DittoMotionState;
 
@@ -45,9 +45,12 @@ void ditto_motion_reset (DittoMotionState * state);
 void ditto_motion_chunk (DittoMotionState * state, const float *samples,
     guint n_current, guint n_real_future, gboolean is_last, DittoMotion * out);
 
-/* The mouth targets of one frame before smoothing (exposed for tests). */
-void ditto_motion_mouth_targets (DittoMotionState * state, float db,
-    float low_centroid, float mid_ratio, float hiss_ratio, float out[3]);
+/* The mouth targets of one frame before smoothing, a blend of the viseme
+ * set's shapes (exposed for tests). */
+struct _DittoAudioFeatures;
+void ditto_motion_mouth_targets (DittoMotionState * state,
+    const struct _DittoAudioFeatures * features,
+    float out[DITTO_MOTION_MOUTH_CHANNELS]);
 
 G_END_DECLS
 
