@@ -59,32 +59,12 @@ typedef struct {
   guint32 seed;
 } MotionSetup;
 
-/* Runs the motion model over audio the way the element chunks it. */
 static DittoMotion *
 run_motion (const MotionSetup * ms, const float *audio, gsize n_samples,
     gsize * n_frames_out)
 {
-  DittoMotionState *st = ditto_motion_new (ms->past, ms->current, ms->future,
-      ms->steps, ms->seed);
-  guint win = ms->past + ms->current + ms->future;
-  gsize n_frames = (n_samples + SPF - 1) / SPF;
-  DittoMotion *out = g_new0 (DittoMotion, n_frames + ms->current);
-  float *buf = g_new0 (float, win * SPF);
-  for (gsize first = 0; first < n_frames; first += ms->current) {
-    for (gsize i = 0; i < win * SPF; i++) {
-      gint64 s = (gint64) first * SPF - (gint64) ms->past * SPF + (gint64) i;
-      buf[i] = s >= 0 && (gsize) s < n_samples ? audio[s] : 0.0f;
-    }
-    guint cur = MIN (ms->current, n_frames - first);
-    gsize after = first + cur;
-    guint real_future = after >= n_frames ? 0 : MIN (ms->future, n_frames - after);
-    ditto_motion_chunk (st, buf, cur, real_future, after >= n_frames,
-        out + first);
-  }
-  g_free (buf);
-  ditto_motion_free (st);
-  *n_frames_out = n_frames;
-  return out;
+  return ditto_media_run_motion (ms->past, ms->current, ms->future, ms->steps,
+      ms->seed, audio, n_samples, n_frames_out);
 }
 
 static void

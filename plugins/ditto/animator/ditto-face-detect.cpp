@@ -455,7 +455,7 @@ detect_uncached (const guint8 * rgb, int width, int height, int stride,
       int big = std::max (width, height);
       double s1 = std::min (1.0, 720.0 / big);
       c = dlib_detect (gray, s1, 0.0);
-      double s2 = std::min (2.0, 1600.0 / big);
+      double s2 = std::min (2.0, 2400.0 / big);
       if (!c.found && s2 > 1.3 * s1)
         c = dlib_detect (gray, s2, 0.0);
       for (double a : { 0.38, -0.38 }) {

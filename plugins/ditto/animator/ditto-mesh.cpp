@@ -165,10 +165,12 @@ add (Topology & t, int a, int b, int c, DittoMeshTriKind k)
   t.n++;
 }
 
-/* Delaunay triangulation of the mean face (its mouth a little open, so the
- * inner lip contour is a polygon), without the mouth's inside, which gets
- * its own strips: the portrait's upper inner mouth hangs from the upper lip,
- * its lower from the lower lip, and the opening between them is painted. */
+/* Delaunay triangulation of the mean face outside the lips; the lips get
+ * fixed strips between their outer and inner contours (a Delaunay edge must
+ * never cross a lip contour, or opening the mouth would tear), and the
+ * mouth's inside its own strips: the portrait's upper inner mouth hangs from
+ * the upper lip, its lower from the lower lip, and the opening between
+ * them is painted. */
 void
 build_topology (void)
 {
@@ -184,15 +186,16 @@ build_topology (void)
   cv::Subdiv2D sub (cv::Rect (-4000, -4000, 9000, 9000));
   std::map < std::pair < float, float >, int >index;
   for (int i = 0; i < DITTO_MESH_N_VERTS; i++) {
-    if (i >= DITTO_MESH_MOUTH_UP && i < DITTO_MESH_MOUTH_LOW + 3)
+    if ((i >= 60 && i <= 67)
+        || (i >= DITTO_MESH_MOUTH_UP && i < DITTO_MESH_MOUTH_LOW + 3))
       continue;
     cv::Point2f p (m.rest[i][0], m.rest[i][1]);
     sub.insert (p);
     index[{p.x, p.y}] = i;
   }
-  std::vector < cv::Point2f > mouth;
-  for (int i = 60; i <= 67; i++)
-    mouth.emplace_back (m.rest[i][0], m.rest[i][1]);
+  std::vector < cv::Point2f > lips;
+  for (int i = 48; i <= 59; i++)
+    lips.emplace_back (m.rest[i][0], m.rest[i][1]);
   std::vector < cv::Vec6f > list;
   sub.getTriangleList (list);
   Topology & t = topology;
@@ -208,13 +211,22 @@ build_topology (void)
     if (!ok)
       continue;
     cv::Point2f c ((tri[0] + tri[2] + tri[4]) / 3, (tri[1] + tri[3] + tri[5]) / 3);
-    if (inside_polygon (mouth, c))
+    if (inside_polygon (lips, c))
       continue;
     add (t, id[0], id[1], id[2], DITTO_MESH_TRI_SKIN);
   }
+  const DittoMeshTriKind S = DITTO_MESH_TRI_SKIN, O = DITTO_MESH_TRI_MOUTH;
+  /* Lips: outer contour to inner contour. */
+  static const int lip_strip[20][3] = {
+    {48, 49, 60}, {49, 61, 60}, {49, 50, 61}, {50, 62, 61}, {50, 51, 62},
+    {51, 52, 62}, {52, 63, 62}, {52, 53, 63}, {53, 64, 63}, {53, 54, 64},
+    {54, 55, 64}, {55, 65, 64}, {55, 56, 65}, {56, 66, 65}, {56, 57, 66},
+    {57, 58, 66}, {58, 67, 66}, {58, 59, 67}, {59, 60, 67}, {59, 48, 60},
+  };
+  for (const auto & tri : lip_strip)
+    add (t, tri[0], tri[1], tri[2], S);
   const int U[3] = { 61, 62, 63 }, L[3] = { 67, 66, 65 };
   const int MU = DITTO_MESH_MOUTH_UP, ML = DITTO_MESH_MOUTH_LOW;
-  const DittoMeshTriKind S = DITTO_MESH_TRI_SKIN, O = DITTO_MESH_TRI_MOUTH;
   add (t, 60, U[0], MU, S);
   add (t, 60, MU, ML, O);
   add (t, 60, ML, L[0], S);

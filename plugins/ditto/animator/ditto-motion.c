@@ -274,7 +274,10 @@ ditto_motion_chunk (DittoMotionState * s, const float *samples,
   for (guint i = P; i < N; i++) {
     if (i < real_end || is_last || i == P) {
       DittoAudioFeatures f;
-      ditto_audio_features_compute (samples + (gsize) i * SPF, &f);
+      /* Centred on the frame's start (its timestamp), not its middle: the
+       * mouth shown at time t is the sound at t. */
+      gsize at = (gsize) i * SPF;
+      ditto_audio_features_compute (samples + (at >= SPF / 2 ? at - SPF / 2 : at), &f);
       ditto_motion_mouth_targets (s, &f, raw);
       lev_cur[i - P] = speech_level (s, f.db);
       db_cur[i - P] = f.db;

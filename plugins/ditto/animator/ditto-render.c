@@ -111,13 +111,15 @@ deform (DittoRenderer * r, const DittoMotion * mo)
   memcpy (r->src, rest, sizeof r->src);
 
   /* Mouth. The jaw turns about its hinge (near the ears): seen from the
-   * front, jaw points drop in proportion to their distance below it. */
+   * front, jaw points drop in proportion to their distance below it; the
+   * lower lip drops further (its own muscles), so the mouth moves more than
+   * the chin. */
   float J = clampf (mo->jaw, 0.0f, 1.0f) * 0.09f * S;
   float hinge = down_of (m, rest[2]), chin = down_of (m, rest[8]);
   for (int k = 0; k <= 16; k++) {
     float t = clampf ((down_of (m, rest[k]) - hinge) / MAX (chin - hinge, 1.0f),
         0.0f, 1.0f);
-    nudge (r, k, 0.0f, J * powf (t, 1.3f));
+    nudge (r, k, 0.0f, 0.8f * J * powf (t, 1.3f));
   }
   float mhw = MAX (r->L.mouth_half_w, 1.0f);
   float round = clampf (-mo->spread, 0.0f, 1.0f), wide = clampf (mo->spread, 0.0f, 1.0f);
@@ -125,8 +127,10 @@ deform (DittoRenderer * r, const DittoMotion * mo)
   float mx = 0.5f * (rest[48][0] + rest[54][0]);
   float my = 0.5f * (rest[48][1] + rest[54][1]);
   float mcx = mx * m->right[0] + my * m->right[1];
-  /* Portrait's own opening, closed when the mouth should be (silence). */
-  float close = clampf (1.0f - 3.0f * mo->jaw, 0.0f, 1.0f);
+  /* Portrait's own opening, closed when the mouth should be (silence); a
+   * gap under 2 % of the face is the lips' line, not an opening. */
+  float g0c = down_of (m, rest[66]) - down_of (m, rest[62]);
+  float close = g0c > 0.02f * S ? clampf (1.0f - 3.0f * mo->jaw, 0.0f, 1.0f) : 0.0f;
   static const int upper_in[3] = { 61, 62, 63 }, lower_in[3] = { 67, 66, 65 };
   for (int c = 0; c < 3; c++) {
     float g0 = down_of (m, rest[lower_in[c]]) - down_of (m, rest[upper_in[c]]);
@@ -134,10 +138,10 @@ deform (DittoRenderer * r, const DittoMotion * mo)
     float side = c == 1 ? 1.0f : 0.9f;
     nudge (r, upper_in[c], 0.0f, 0.4f * shut - (c == 1 ? 0.13f : 0.1f) * J
         - 0.04f * round * mhw);
-    nudge (r, lower_in[c], 0.0f, -0.6f * shut + side * J + (c == 1 ? 0.0f : 0.12f * round * J));
+    nudge (r, lower_in[c], 0.0f, -0.6f * shut + 1.1f * side * J + (c == 1 ? 0.0f : 0.12f * round * J));
   }
   /* Lower lip with the jaw, upper lip a little up. */
-  static const float lower_out_w[5] = { 0.7f, 0.9f, 0.95f, 0.9f, 0.7f };
+  static const float lower_out_w[5] = { 0.7f, 0.95f, 1.05f, 0.95f, 0.7f };
   for (int i = 0; i < 5; i++)
     nudge (r, 55 + i, 0.0f, lower_out_w[i] * J + (i > 0 && i < 4 ? 0.05f * round * mhw
             - 0.03f * wide * mhw - 0.05f * press * mhw : 0.0f));
