@@ -780,6 +780,9 @@ contact_sheet (const char *name, const DittoImage * im)
 {
   DittoFaceLayout l;
   detect (im, &l);
+  gchar *source = g_strdup_printf ("portrait-%s.png", name);
+  g_free (save_png (source, im));
+  g_free (source);
   Canvas c;
   canvas_init (&c, im, &l);
   const DittoFaceLayout *L = ditto_renderer_get_layout (c.r);

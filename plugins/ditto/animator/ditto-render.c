@@ -333,12 +333,6 @@ bilerp (const guint8 * p, int step, int stride, int fx, int fy)
   return (top * (256 - fy) + bot * fy + 32768) >> 16;
 }
 
-static inline guint8
-blend (guint8 bg, int v, float w)
-{
-  return w >= 0.999f ? (guint8) v : clamp_u8 (bg + w * (v - bg));
-}
-
 /* Draws one triangle into one plane. */
 static void
 raster (const DittoRenderer * r, const Plane * p, const int t[3], gboolean mouth)
@@ -406,59 +400,115 @@ raster (const DittoRenderer * r, const Plane * p, const int t[3], gboolean mouth
       return;
   }
 
+  /* Skin: 16.16 fixed-point steps of the source position, clamped to the
+   * image; the matte's blend only where it is below 1; a source that stays
+   * inside the image needs no clamping. */
+  double smin_x = MIN (MIN (sx[0], sx[1]), sx[2]), smax_x = MAX (MAX (sx[0], sx[1]), sx[2]);
+  double smin_y = MIN (MIN (sy[0], sy[1]), sy[2]), smax_y = MAX (MAX (sy[0], sy[1]), sy[2]);
+  gboolean inside = smin_x >= 0.0 && smin_y >= 0.0 && smax_x <= p->w - 1.01
+      && smax_y <= p->h - 1.01;
+  gboolean opaque = w[0] >= 0.999 && w[1] >= 0.999 && w[2] >= 0.999;
+  if (!mouth && w[0] <= 0.001 && w[1] <= 0.001 && w[2] <= 0.001)
+    return;                     /* all background */
+  const gint64 max_x = (gint64) (p->w - 1) * 65536 - 257, max_y = (gint64) (p->h - 1) * 65536 - 257;
+
   for (int py = y0; py <= y1; py++) {
-    gint64 e[3];
-    for (int k = 0; k < 3; k++)
-      e[k] = ex[k] * (gint64) x0 * 16 + ey[k] * (gint64) py * 16 + ec[k];
-    float fsx = (float) (as.b * py + as.c), fsy = (float) (at.b * py + at.c);
-    float fw = (float) (aw.b * py + aw.c);
-    float asa = (float) as.a, ata = (float) at.a, awa = (float) aw.a;
-    for (int px = x0; px <= x1; px++) {
-      if ((e[0] | e[1] | e[2]) >= 0) {
-        float sxv = fsx + asa * px, syv = fsy + ata * px;
-        float wv = fw + awa * px;
-        if (mouth) {
-          float rgb[3];
-          mouth_colour (r, (float) (au.a * px + au.b * py + au.c),
-              (float) (av.a * px + av.b * py + av.c),
-              (float) (ag.a * px + ag.b * py + ag.c) / p->scale, rgb);
-          if (p->mode == PLANE_PACKED) {
-            guint8 *o = p->d0 + (gsize) py * p->ds0 + px * p->bpp;
-            o[0] = clamp_u8 (rgb[0]);
-            o[1] = clamp_u8 (rgb[1]);
-            o[2] = clamp_u8 (rgb[2]);
-          } else {
-            float yuv[3];
-            rgb_to_yuv (r, rgb, yuv);
-            if (p->mode == PLANE_LUMA) {
-              p->d0[(gsize) py * p->ds0 + px] = clamp_u8 (yuv[0]);
-            } else {
-              p->d0[(gsize) py * p->ds0 + px] = clamp_u8 (yuv[1]);
-              p->d1[(gsize) py * p->ds1 + px] = clamp_u8 (yuv[2]);
-            }
-          }
-        } else if (wv > 0.001f) {
-          int ix, iy, tfx, tfy;
-          tap (sxv, syv, p->w, p->h, &ix, &iy, &tfx, &tfy);
-          if (p->mode == PLANE_PACKED) {
-            const guint8 *s = p->s0 + (gsize) iy * p->ss0 + ix * p->bpp;
-            guint8 *o = p->d0 + (gsize) py * p->ds0 + px * p->bpp;
-            for (int ch = 0; ch < 3; ch++)
-              o[ch] = blend (o[ch], bilerp (s + ch, p->bpp, p->ss0, tfx, tfy), wv);
-          } else {
-            guint8 *o = p->d0 + (gsize) py * p->ds0 + px;
-            *o = blend (*o, bilerp (p->s0 + (gsize) iy * p->ss0 + ix, 1, p->ss0,
-                    tfx, tfy), wv);
-            if (p->mode == PLANE_CHROMA) {
-              guint8 *o1 = p->d1 + (gsize) py * p->ds1 + px;
-              *o1 = blend (*o1, bilerp (p->s1 + (gsize) iy * p->ss1 + ix, 1,
-                      p->ss1, tfx, tfy), wv);
-            }
-          }
+    /* The row's span: where all three edge functions are >= 0 (exact
+     * integer arithmetic, so neighbours share their edge pixels exactly). */
+    int xl = x0, xr = x1;
+    for (int k = 0; k < 3 && xl <= xr; k++) {
+      gint64 A = ex[k] * 16, B = ey[k] * (gint64) py * 16 + ec[k];
+      if (A > 0) {
+        /* A x + B >= 0  <=>  x >= ceil (-B / A) */
+        gint64 n = -B, q = n >= 0 ? (n + A - 1) / A : -((-n) / A);
+        xl = MAX (xl, (int) CLAMP (q, -1, (gint64) x1 + 1));
+      } else if (A < 0) {
+        /* x <= floor (B / -A) */
+        gint64 d = -A, q = B >= 0 ? B / d : -((-B + d - 1) / d);
+        xr = MIN (xr, (int) CLAMP (q, (gint64) x0 - 1, (gint64) x1 + 1));
+      } else if (B < 0) {
+        xr = xl - 1;
+      }
+    }
+    if (xl > xr)
+      continue;
+
+    if (!mouth) {
+      gint64 SX = llround (65536.0 * (as.a * xl + as.b * py + as.c)) + 128;
+      gint64 SY = llround (65536.0 * (at.a * xl + at.b * py + at.c)) + 128;
+      gint64 DX = llround (65536.0 * as.a), DY = llround (65536.0 * at.a);
+      gint64 WM = llround (65536.0 * (aw.a * xl + aw.b * py + aw.c)), DW = llround (65536.0 * aw.a);
+      const int ss = p->ss0, bpp = p->bpp;
+      guint8 *o = p->d0 + (gsize) py * p->ds0 + (gsize) xl * bpp;
+      guint8 *o1 = p->mode == PLANE_CHROMA ? p->d1 + (gsize) py * p->ds1 + xl : NULL;
+      for (int px = xl; px <= xr; px++, SX += DX, SY += DY, WM += DW, o += bpp) {
+        gint64 cx = SX, cy = SY;
+        if (!inside) {
+          cx = CLAMP (cx, 0, max_x);
+          cy = CLAMP (cy, 0, max_y);
+        }
+        int X = (int) (cx >> 8), Y = (int) (cy >> 8);
+        int fx = X & 255, fy = Y & 255;
+        int a = opaque ? 256 : (int) CLAMP (WM >> 8, 0, 256);
+        if (a == 0) {
+          if (o1)
+            o1++;
+          continue;
+        }
+        const guint8 *q = p->s0 + (gsize) (Y >> 8) * ss + (gsize) (X >> 8) * bpp;
+        int w00 = (256 - fx) * (256 - fy), w01 = fx * (256 - fy);
+        int w10 = (256 - fx) * fy, w11 = fx * fy;
+        int n = p->mode == PLANE_PACKED ? 3 : 1;
+        for (int ch = 0; ch < n; ch++) {
+          int v = (q[ch] * w00 + q[bpp + ch] * w01 + q[ss + ch] * w10
+              + q[ss + bpp + ch] * w11 + 32768) >> 16;
+          o[ch] = a == 256 ? v : o[ch] + (((v - o[ch]) * a) >> 8);
+        }
+        if (o1) {
+          const guint8 *q1 = p->s1 + (gsize) (Y >> 8) * p->ss1 + (X >> 8);
+          int v = (q1[0] * w00 + q1[1] * w01 + q1[p->ss1] * w10
+              + q1[p->ss1 + 1] * w11 + 32768) >> 16;
+          *o1 = a == 256 ? v : *o1 + (((v - *o1) * a) >> 8);
+          o1++;
         }
       }
-      for (int k = 0; k < 3; k++)
-        e[k] += ex[k] * 16;
+      continue;
+    }
+
+    float fsx = (float) (as.b * py + as.c), fsy = (float) (at.b * py + at.c);
+    float asa = (float) as.a, ata = (float) at.a;
+    /* The painted opening. */
+    for (int px = xl; px <= xr; px++) {
+      float sxv = fsx + asa * px, syv = fsy + ata * px;
+      int ix, iy, tfx, tfy;
+      float rgb[3], v = (float) (av.a * px + av.b * py + av.c);
+      float gap = (float) (ag.a * px + ag.b * py + ag.c);
+      mouth_colour (r, (float) (au.a * px + au.b * py + au.c), v,
+          gap / p->scale, rgb);
+      /* Within a pixel of the lips the opening covers the pixel only
+       * partly: blend with the lip line it opens from, so its edge
+       * moves smoothly instead of stepping from pixel to pixel. */
+      float cov = clampf (MIN (v, 1.0f - v) * gap + 0.5f, 0.0f, 1.0f);
+      tap (sxv, syv, p->w, p->h, &ix, &iy, &tfx, &tfy);
+      if (p->mode == PLANE_PACKED) {
+        const guint8 *q = p->s0 + (gsize) iy * p->ss0 + ix * p->bpp;
+        guint8 *o = p->d0 + (gsize) py * p->ds0 + px * p->bpp;
+        for (int ch = 0; ch < 3; ch++) {
+          int lip = bilerp (q + ch, p->bpp, p->ss0, tfx, tfy);
+          o[ch] = clamp_u8 (lip + cov * (rgb[ch] - lip));
+        }
+      } else {
+        float yuv[3];
+        rgb_to_yuv (r, rgb, yuv);
+        int lip0 = bilerp (p->s0 + (gsize) iy * p->ss0 + ix, 1, p->ss0, tfx, tfy);
+        if (p->mode == PLANE_LUMA) {
+          p->d0[(gsize) py * p->ds0 + px] = clamp_u8 (lip0 + cov * (yuv[0] - lip0));
+        } else {
+          int lip1 = bilerp (p->s1 + (gsize) iy * p->ss1 + ix, 1, p->ss1, tfx, tfy);
+          p->d0[(gsize) py * p->ds0 + px] = clamp_u8 (lip0 + cov * (yuv[1] - lip0));
+          p->d1[(gsize) py * p->ds1 + px] = clamp_u8 (lip1 + cov * (yuv[2] - lip1));
+        }
+      }
     }
   }
 }
