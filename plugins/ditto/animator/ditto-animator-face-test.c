@@ -396,6 +396,26 @@ test_landmarks_none (void)
   ditto_media_image_clear (&im);
 }
 
+/* Without the landmark model (libdlib-data missing): the face is still
+ * found, the average shape goes into its box, and a note says why. */
+static void
+test_landmarks_without_model (void)
+{
+  g_setenv ("DITTO_LANDMARK_MODEL", "/nonexistent/shape_predictor_68.dat", TRUE);
+  DittoFaceLayout l;
+  gchar *note = NULL;
+  g_assert_true (ditto_face_detect (portrait.rgb, portrait.width,
+          portrait.height, portrait.stride, NULL, DITTO_CASCADE_DIR, &l, &note));
+  g_unsetenv ("DITTO_LANDMARK_MODEL");
+  g_assert_nonnull (note);
+  g_assert_nonnull (strstr (note, "libdlib-data"));
+  g_assert_cmpint (l.source, ==, DITTO_FACE_SOURCE_TEMPLATE);
+  Anchors want;
+  anchors_of (&portrait_layout, &want);
+  check_anchors ("without the landmark model", &l, &want, 0.35f);
+  g_free (note);
+}
+
 /* ------------------------------------------------------------------ */
 /* Rendering helpers                                                   */
 
@@ -878,6 +898,8 @@ main (int argc, char **argv)
   g_test_add_func ("/animator/mesh/covers-once", test_mesh_covers_once);
   g_test_add_func ("/animator/mesh/no-seams", test_mesh_no_seams);
   g_test_add_func ("/animator/contact-sheets", test_contact_sheets);
+  /* Last: it unloads the model, the next detection loads it again. */
+  g_test_add_func ("/animator/without-model/average-shape", test_landmarks_without_model);
   int rc = g_test_run ();
   ditto_media_image_clear (&portrait);
   g_free (out_dir);

@@ -24,7 +24,6 @@
 
 #include <dlib/image_processing.h>
 #include <dlib/image_processing/frontal_face_detector.h>
-#include <dlib/opencv/cv_image.h>
 
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -197,6 +196,17 @@ struct Dlib {
 std::mutex dlib_lock;
 Dlib dl;
 
+/* A gray cv::Mat as dlib's image type (a copy: dlib's OpenCV adaptor
+ * differs between dlib versions). */
+dlib::array2d < unsigned char >
+to_dlib (const cv::Mat & gray)
+{
+  dlib::array2d < unsigned char >img (gray.rows, gray.cols);
+  for (int y = 0; y < gray.rows; y++)
+    memcpy (&img[y][0], gray.ptr < unsigned char >(y), gray.cols);
+  return img;
+}
+
 /* Called with dlib_lock held. */
 void
 dlib_init (void)
@@ -254,7 +264,7 @@ dlib_detect (const cv::Mat & gray, double scale, double angle)
     cv::warpAffine (img, img, rot, img.size (), cv::INTER_LINEAR,
         cv::BORDER_REPLICATE);
   }
-  dlib::cv_image < unsigned char >dimg (img);
+  dlib::array2d < unsigned char >dimg = to_dlib (img);
   std::vector < dlib::rect_detection > faces;
   dl.detector (dimg, faces, 0.0);
   /* The largest confident face: a weak detection (a badge, a pattern)
@@ -306,7 +316,7 @@ fit_landmarks (const cv::Mat & gray, const Candidate & c, DittoFaceLayout * l)
   cv::Mat crop;
   cv::warpAffine (gray, crop, m, cv::Size (side, side), cv::INTER_LINEAR,
       cv::BORDER_REPLICATE);
-  dlib::cv_image < unsigned char >dimg (crop);
+  dlib::array2d < unsigned char >dimg = to_dlib (crop);
   double bw = c.w * k, bh = c.h * k;
   dlib::rectangle box ((long) std::lround (0.5 * side - 0.5 * bw),
       (long) std::lround (0.5 * side - 0.5 * bh),
