@@ -15,6 +15,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -207,28 +208,38 @@ to_dlib (const cv::Mat & gray)
   return img;
 }
 
-/* Called with dlib_lock held. */
+/* Called with dlib_lock held. Building the detector and reading the model
+ * take about a second each: they run side by side. */
 void
 dlib_init (void)
 {
   std::string path = ditto_face_landmark_model ();
   if (dl.ready && dl.model_path == path)
     return;
+  std::thread detector;
   if (!dl.ready)
-    dl.detector = dlib::get_frontal_face_detector ();
+    detector = std::thread ([]() { dl.detector = dlib::get_frontal_face_detector (); });
   dl.ready = true;
   dl.model_path = path;
   dl.have_model = false;
   dl.model_error.clear ();
-  try {
-    dlib::deserialize (path) >> dl.predictor;
-    dl.have_model = dl.predictor.num_parts () == DITTO_FACE_N_LANDMARKS;
-    if (!dl.have_model)
-      dl.model_error = "not a 68-point model";
+  /* A missing file is the common failure: no exception for it (an
+   * exception thrown here would also be a slow path under memcheck). */
+  if (!g_file_test (path.c_str (), G_FILE_TEST_IS_REGULAR)) {
+    dl.model_error = "no such file";
+  } else {
+    try {
+      dlib::deserialize (path) >> dl.predictor;
+      dl.have_model = dl.predictor.num_parts () == DITTO_FACE_N_LANDMARKS;
+      if (!dl.have_model)
+        dl.model_error = "not a 68-point model";
+    }
+    catch (const std::exception & e) {
+      dl.model_error = e.what ();
+    }
   }
-  catch (const std::exception & e) {
-    dl.model_error = e.what ();
-  }
+  if (detector.joinable ())
+    detector.join ();
 }
 
 /* A face candidate in full-image coordinates: its box and, when it was
