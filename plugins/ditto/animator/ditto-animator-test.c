@@ -133,6 +133,43 @@ test_motion_lookahead_leads_sound (void)
   g_free (audio);
 }
 
+/* "aba": a vowel, 120 ms of stop closure, the vowel again. The lips press
+ * shut during the closure and the jaw comes up. */
+static void
+test_motion_stop_closes_lips (void)
+{
+  gsize n = 16000 * 3, frames;
+  float *audio = g_new0 (float, n);
+  for (gsize i = 0; i < n; i++) {
+    double t = i / 16000.0;
+    gboolean voiced = (t >= 0.6 && t < 1.2) || (t >= 1.32 && t < 1.9);
+    /* A buzzy vowel: harmonics of 120 Hz under an F1-like bump at 700 Hz. */
+    float v = 0;
+    for (int h = 1; h <= 20; h++) {
+      float f = 120.0f * h, g = 1.0f / (1.0f + powf ((f - 700.0f) / 250.0f, 2.0f));
+      v += g * sinf (2.0f * (float) M_PI * f * (float) t);
+    }
+    audio[i] = voiced ? 0.08f * v : 0.0f;
+  }
+  MotionSetup ms = { 3, 5, 2, 10, 7 };
+  DittoMotion *m = run_motion (&ms, audio, n, &frames);
+  /* Frames 30..33 hold the closure (1.20..1.32 s), 25 and 38 the vowel. */
+  float press = 0, jaw_in = 1;
+  for (int k = 30; k <= 33; k++) {
+    press = MAX (press, m[k].press);
+    jaw_in = MIN (jaw_in, m[k].jaw);
+  }
+  g_test_message ("closure: press %.2f, jaw %.2f; vowel jaw %.2f %.2f", press,
+      jaw_in, m[25].jaw, m[38].jaw);
+  g_assert_cmpfloat (press, >, 0.4f);
+  g_assert_cmpfloat (jaw_in, <, 0.5f * MIN (m[25].jaw, m[38].jaw));
+  /* No pressing inside the vowels. */
+  g_assert_cmpfloat (m[25].press, <, 0.1f);
+  g_assert_cmpfloat (m[38].press, <, 0.1f);
+  g_free (m);
+  g_free (audio);
+}
+
 static float
 jaw_variation (guint steps)
 {
@@ -480,6 +517,7 @@ main (int argc, char **argv)
   g_test_add_func ("/animator/motion/speech-opens-mouth", test_motion_speech_opens_mouth);
   g_test_add_func ("/animator/motion/lookahead-leads-sound", test_motion_lookahead_leads_sound);
   g_test_add_func ("/animator/motion/timesteps-smooth", test_motion_timesteps_smooth);
+  g_test_add_func ("/animator/motion/stop-closes-lips", test_motion_stop_closes_lips);
   g_test_add_func ("/animator/motion/blinks-natural", test_motion_blinks_natural);
   g_test_add_func ("/animator/motion/continuous-at-chunk-borders", test_motion_continuous_at_chunk_borders);
   g_test_add_func ("/animator/render/still-is-portrait", test_render_still_is_portrait);

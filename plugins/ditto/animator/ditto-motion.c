@@ -298,7 +298,7 @@ ditto_motion_chunk (DittoMotionState * s, const float *samples,
     float around = MIN (MAX (db_cur[i - P - 1], i >= P + 2 ? db_cur[i - P - 2] : -99.0f),
         MAX (db_cur[i - P + 1], i + 2 < N ? db_cur[i - P + 2] : -99.0f));
     float dip = clampf ((around - d - 8.0f) / 6.0f, 0.0f, 1.0f)
-        * clampf (lev_cur[i - P - 1] * 2.0f, 0.0f, 1.0f);
+        * clampf (speech_level (s, around) * 2.0f, 0.0f, 1.0f);
     if (dip > 0.0f) {
       t[i * C + 0] *= 1.0f - dip;
       t[i * C + 3] = MAX (t[i * C + 3], dip);
