@@ -90,29 +90,30 @@ warp_point (const float A[4], const float t[2], float sx, float sy, float *x,
   *y = (-A[2] * u + A[0] * v) / det;
 }
 
-static gboolean
-skin_like (const guint8 * p)
+/* How skin-like a pixel is, 0..1: warm (red over blue), not too dark. */
+static float
+skin_weight (const guint8 * p)
 {
-  return p[0] > 60 && p[0] > p[1] + 10 && p[1] >= p[2] && p[0] - p[2] > 25;
+  float warm = CLAMP ((p[0] - p[2] - 4.0f) / 20.0f, 0.0f, 1.0f);
+  float lit = CLAMP ((p[0] - 60.0f) / 40.0f, 0.0f, 1.0f);
+  float order = p[1] >= p[2] ? 1.0f : 0.3f;
+  return warm * lit * order;
 }
 
 /* A darker skin tone: skin-like pixels toward a deep brown, keeping their
- * shading (the rest of the image as it was). */
+ * shading, with a soft mask (the rest of the image as it was). */
 static DittoImage
 image_dark_skin (const DittoImage * src)
 {
   DittoImage im = image_new (src->width, src->height, 0, 0, 0);
+  static const float k[3] = { 0.45f, 0.34f, 0.30f };
   for (int y = 0; y < src->height; y++)
     for (int x = 0; x < src->width; x++) {
       const guint8 *s = src->rgb + (gsize) y * src->stride + 3 * x;
       guint8 *d = im.rgb + (gsize) y * im.stride + 3 * x;
-      if (skin_like (s)) {
-        d[0] = (guint8) (s[0] * 0.42f);
-        d[1] = (guint8) (s[1] * 0.33f);
-        d[2] = (guint8) (s[2] * 0.30f);
-      } else {
-        memcpy (d, s, 3);
-      }
+      float w = skin_weight (s);
+      for (int c = 0; c < 3; c++)
+        d[c] = (guint8) (s[c] * (1.0f - w + w * k[c]) + 0.5f);
     }
   return im;
 }
