@@ -199,13 +199,12 @@ Dlib dl;
 
 /* A gray cv::Mat as dlib's image type (a copy: dlib's OpenCV adaptor
  * differs between dlib versions). */
-dlib::array2d < unsigned char >
-to_dlib (const cv::Mat & gray)
+void
+to_dlib (const cv::Mat & gray, dlib::array2d < unsigned char >&img)
 {
-  dlib::array2d < unsigned char >img (gray.rows, gray.cols);
+  img.set_size (gray.rows, gray.cols);
   for (int y = 0; y < gray.rows; y++)
     memcpy (&img[y][0], gray.ptr < unsigned char >(y), gray.cols);
-  return img;
 }
 
 /* Called with dlib_lock held. Building the detector and reading the model
@@ -275,7 +274,8 @@ dlib_detect (const cv::Mat & gray, double scale, double angle)
     cv::warpAffine (img, img, rot, img.size (), cv::INTER_LINEAR,
         cv::BORDER_REPLICATE);
   }
-  dlib::array2d < unsigned char >dimg = to_dlib (img);
+  dlib::array2d < unsigned char >dimg;
+  to_dlib (img, dimg);
   std::vector < dlib::rect_detection > faces;
   dl.detector (dimg, faces, 0.0);
   /* The largest confident face: a weak detection (a badge, a pattern)
@@ -327,7 +327,8 @@ fit_landmarks (const cv::Mat & gray, const Candidate & c, DittoFaceLayout * l)
   cv::Mat crop;
   cv::warpAffine (gray, crop, m, cv::Size (side, side), cv::INTER_LINEAR,
       cv::BORDER_REPLICATE);
-  dlib::array2d < unsigned char >dimg = to_dlib (crop);
+  dlib::array2d < unsigned char >dimg;
+  to_dlib (crop, dimg);
   double bw = c.w * k, bh = c.h * k;
   dlib::rectangle box ((long) std::lround (0.5 * side - 0.5 * bw),
       (long) std::lround (0.5 * side - 0.5 * bh),
