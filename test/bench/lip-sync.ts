@@ -7,15 +7,19 @@
  *  - elementOffsetMs(): the element's own output (offline, straight from GStreamer, frame k shown during
  *    [40k, 40k + 40) ms against the clip itself) — what the animation does by construction;
  *  - receivedOffsetMs(): a Chromium receiver's capture (ChromiumReceiver.timeline()) — what the viewer gets.
- * Their difference is what the encoders, RTP/RTCP and the browser add.
+ *  - recordingTimeline(): what a GStreamer receiver (`ditto-gst client --record`: webrtcbin, rtpbin's
+ *    RTCP-based stream sync) recorded — the sender's timing without the browser's playout.
+ * Their differences tell the element, the sender (encoders, RTP/RTCP) and the browser apart.
  *
- * Sign: positive = video late (the mouth moves after the sound), negative = video early.
+ * Sign, as Chrome's estimatedPlayoutTimestamp video - audio: positive = video ahead (the mouth moves before
+ * the sound), negative = video late.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CaptureOptions, ReceivedTimeline } from '../helpers/chromium.js';
+import { probe } from '../helpers/gst-probe.js';
 
 const RATE = 16_000;
 const FRAME_MS = 40;
@@ -94,7 +98,7 @@ function normalise(x: Float64Array): Float64Array {
 }
 
 export interface OffsetResult {
-  /** Lag of the best alignment, ms (positive: video late). */
+  /** How far the video is ahead of the sound at the best alignment, ms (negative: video late). */
   offsetMs: number;
   /** Normalised correlation at that lag (1: identical shapes); low values mean the figure is not trustworthy. */
   correlation: number;
@@ -123,7 +127,7 @@ export function envelopeOffset(video: readonly [number, number][], audio: readon
       bestLag = lag;
     }
   }
-  return { offsetMs: bestLag * GRID_MS, correlation: best / n };
+  return { offsetMs: -bestLag * GRID_MS, correlation: best / n };
 }
 
 /** Audio level per 128-sample block of a 16-bit mono WAV (44-byte header), as [ms, rms] points. */
@@ -194,4 +198,44 @@ export function firstBurstAfterFirstFrameMs(tl: ReceivedTimeline, threshold = 0.
   const first = tl.video[0]?.[0];
   const onset = tl.audio.find((p) => p[1] > threshold && (first === undefined || p[0] >= first - 500));
   return first === undefined || !onset ? null : onset[0] - first;
+}
+
+/**
+ * The timeline of a recording (Matroska, VP8 + Opus) as a GStreamer receiver wrote it, on its running time:
+ * video frames at their PTS (25 fps from the first), the mouth region as the page computes it, and the
+ * decoded audio's level from the first audio PTS on.
+ */
+export async function recordingTimeline(path: string, region: CaptureOptions['region']): Promise<ReceivedTimeline> {
+  const dir = mkdtempSync(join(tmpdir(), 'ditto-recording-'));
+  try {
+    const first = await probe(`filesrc location=${path} ! matroskademux name=m m.video_0 ! queue ! fakesink name=vsink m.audio_0 ! queue ! fakesink name=asink`, { timeoutS: 30, maxList: 0 });
+    const v0 = first.video.first_pts;
+    const a0 = first.audio.first_pts;
+    if (v0 === undefined || a0 === undefined) throw new Error(`recording ${path} lacks video or audio`);
+    const [x, y, w, h] = region.map((f) => Math.round(f * 512)) as [number, number, number, number];
+    const gray = join(dir, 'v.gray');
+    const pcm = join(dir, 'a.pcm');
+    const r = spawnSync('gst-launch-1.0', ['-q', 'filesrc', `location=${path}`, '!', 'matroskademux', 'name=m',
+      'm.video_0', '!', 'queue', '!', 'vp8dec', '!', 'videoconvert', '!', 'videoscale', '!', 'video/x-raw,format=I420,width=512,height=512', '!',
+      'videocrop', `left=${x}`, `right=${512 - x - w}`, `top=${y}`, `bottom=${512 - y - h}`, '!', 'videoscale', '!', 'videoconvert', '!',
+      'video/x-raw,format=GRAY8,width=32,height=32', '!', 'filesink', `location=${gray}`,
+      'm.audio_0', '!', 'queue', '!', 'opusdec', '!', 'audioconvert', '!', 'audioresample', '!',
+      'audio/x-raw,format=S16LE,rate=16000,channels=1', '!', 'filesink', `location=${pcm}`], { encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0) throw new Error(`decoding ${path} failed: ${r.stderr}`);
+    const frames = readFileSync(gray);
+    const video = mouthSignal(frames, Math.floor(frames.length / 1024)).map(([t, m]) => [t + v0 / 1e6, m] as [number, number]);
+    const audioPcm = readFileSync(pcm);
+    const header = Buffer.alloc(44);
+    const audio = wavLevels(Buffer.concat([header, audioPcm])).map(([t, l]) => [t + a0 / 1e6, l] as [number, number]);
+    return { video, audio };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** When the clip's first burst is heard in a recording, ms after its first audio sample (null: never). */
+export function firstBurstInRecordingMs(tl: ReceivedTimeline, threshold = 0.05): number | null {
+  const start = tl.audio[0]?.[0];
+  const onset = tl.audio.find((p) => p[1] > threshold);
+  return start === undefined || !onset ? null : onset[0] - start;
 }

@@ -53,6 +53,7 @@ export interface VideoReceiveStats {
   jitterBufferDelayS: number | null;
   jitterBufferEmittedCount: number | null;
   estimatedPlayoutTimestamp: number | null;
+  bytesReceived: number;
 }
 
 export interface AudioReceiveStats {
@@ -193,7 +194,8 @@ const PAGE_SCRIPT = `
           v = { ...common,
             framesDecoded: num(s.framesDecoded) ?? 0, framesReceived: num(s.framesReceived) ?? 0,
             framesDropped: num(s.framesDropped) ?? 0, frameWidth: num(s.frameWidth),
-            frameHeight: num(s.frameHeight), framesPerSecond: num(s.framesPerSecond) };
+            frameHeight: num(s.frameHeight), framesPerSecond: num(s.framesPerSecond),
+            bytesReceived: num(s.bytesReceived) ?? 0 };
         } else if (s.kind === 'audio') {
           a = { ...common,
             totalSamplesReceived: num(s.totalSamplesReceived) ?? 0,
