@@ -26,6 +26,8 @@ export const ERROR_STATUS = {
   // 404
   NOT_FOUND: 404,
   SESSION_NOT_FOUND: 404,
+  // 421: a session URL of another instance reached this one (scale-out routing)
+  WRONG_INSTANCE: 421,
   // 409: the resource exists but cannot do that
   SESSION_NOT_LIVE: 409,
   // 413 / 415: rejected before the handler runs

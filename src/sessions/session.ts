@@ -36,7 +36,11 @@ export type CloseReason =
   | 'connection-closed'
   | 'rtcp-silence'
   | 'pipeline-error'
-  | 'start-failed';
+  | 'start-failed'
+  // lifecycle limits (session-limits.ts) and the drain deadline on SIGTERM: normal ends, not failures
+  | 'max-duration'
+  | 'idle-timeout'
+  | 'drain-timeout';
 
 /** Reasons that count as a failure in metrics (the others are normal ends). */
 export const FAILURE_REASONS: ReadonlySet<CloseReason> = new Set([
