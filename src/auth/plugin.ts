@@ -80,12 +80,17 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions & { sessions: 
   opts.sessions.on('closed', (s) => owners.revoke(s.id));
 
   const policy = { allowed: opts.corsOrigins };
-  // Before routing and before any upgrade: a WebSocket is not protected by CORS, so this check is what is.
-  app.addHook('onRequest', async (request) => {
+  const checkOrigin = (request: FastifyRequest) => {
     const origin = request.headers.origin;
     if (!originAllowed(policy, origin, request.headers.host)) {
       throw new AppError('ORIGIN_NOT_ALLOWED', `origin ${origin} is not allowed to use this server`, { details: { origin } });
     }
+  };
+  // Every HTTP request. WebSocket upgrades (not protected by CORS at all, so this check is what protects them)
+  // are checked by requireSessionOwner({ websocket: true }) in the route's own onRequest: a refusal from a
+  // global hook leaves @fastify/websocket's upgrade half-handled and app.close() waiting for it.
+  app.addHook('onRequest', async (request) => {
+    if (request.headers.upgrade?.toLowerCase() !== 'websocket') checkOrigin(request);
   });
   await app.register(cors, {
     origin: opts.corsOrigins.includes('*') ? true : [...opts.corsOrigins],
@@ -123,6 +128,7 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions & { sessions: 
     limitOffers,
     requireSessionOwner({ param = 'id', websocket = false } = {}) {
       return async (request, reply) => {
+        if (websocket) checkOrigin(request);
         const id = (request.params as Record<string, unknown> | undefined)?.[param];
         if (typeof id !== 'string' || id === '') throw new AppError('VALIDATION_FAILED', `invalid path parameters: ${param}: required`);
         const token = requestToken(request, websocket);
