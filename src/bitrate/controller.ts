@@ -6,7 +6,7 @@
  *
  * The rules follow the loss-based half of Google Congestion Control (draft-ietf-rmcat-gcc), plus a queueing
  * delay signal that reacts before a bottleneck's queue overflows:
- *  - loss > 10 %: cut to (sent rate) x (1 - loss/2);
+ *  - loss > 10 %: cut to (sent rate) x (1 - loss/2) (while holding after a cut, only loss > 30 %);
  *  - round-trip time above the lowest seen by more than `queueDelayMs`: cut to 85 % of the sent rate
  *    (a standing queue means we send more than the link carries);
  *  - loss 2–10 %: hold; for three reports in a row: cut to (sent rate) x (1 - loss) (a drop-tail queue that
@@ -15,7 +15,10 @@
  *    and never more than 50 % above what is actually being sent (an encoder below its target says nothing
  *    about the link);
  *  - a REMB estimate caps the target;
- *  - after a cut, hold for one report so the cut's effect shows before judging again.
+ *  - after a cut, hold for two reports: the encoder's rate control and the bottleneck's queue take that long
+ *    to show the cut, and loss that the old queue still causes must not cut again.
+ * "What is sent" is the highest of the last three reports: receiver reports and stats polls beat against each
+ * other, so single intervals swing by half.
  */
 
 export interface BitrateBounds {
@@ -26,7 +29,7 @@ export interface BitrateBounds {
 }
 
 export interface ControllerOptions {
-  /** Multiplicative growth per second on a clean link (GCC: 8 %). */
+  /** Multiplicative growth per second on a clean link (GCC: 8 %; 10 % recovers from a lifted cap sooner). */
   increasePerS?: number;
   /** Queueing delay (RTT above the lowest seen) that counts as congestion, ms. */
   queueDelayMs?: number;
@@ -55,8 +58,12 @@ export interface BitrateDecision {
 
 const LOSS_HIGH = 0.1;
 const LOSS_LOW = 0.02;
+/** Loss that cuts even while holding after a cut: the link is far below the rate. */
+const LOSS_SEVERE = 0.3;
 const DELAY_CUT = 0.85;
 const PERSISTENT_LOSS_REPORTS = 3;
+const HOLD_AFTER_CUT = 2;
+const SENT_WINDOW = 3;
 const NEAR_CONGESTION = 0.1;
 const SLOW_INCREASE_PER_S = 0.02;
 const MAX_OVER_SENT = 1.5;
@@ -70,6 +77,7 @@ export class BitrateController {
   private congestedAtBps: number | null = null;
   private holdUntilReports = 0;
   private lossyReports = 0;
+  private sentHistory: number[] = [];
   private rttFloor: { ms: number; atMs: number } | null = null;
   private readonly increasePerS: number;
   private readonly queueDelayMs: number;
@@ -80,7 +88,7 @@ export class BitrateController {
     opts: ControllerOptions = {},
   ) {
     if (!(bounds.minBps > 0 && bounds.minBps <= bounds.maxBps)) throw new RangeError(`invalid bitrate bounds ${bounds.minBps}..${bounds.maxBps}`);
-    this.increasePerS = opts.increasePerS ?? 0.08;
+    this.increasePerS = opts.increasePerS ?? 0.1;
     this.queueDelayMs = opts.queueDelayMs ?? 100;
     this.minChange = opts.minChange ?? 0.05;
     this.target = this.clamp(bounds.startBps);
@@ -95,11 +103,16 @@ export class BitrateController {
     const dtS = this.lastAtMs === null ? 1 : Math.max(0, Math.min(5, (r.atMs - this.lastAtMs) / 1000));
     this.lastAtMs = r.atMs;
     const queueMs = this.queueDelay(r);
-    const base = r.sentBps !== null && r.sentBps > 0 ? Math.min(this.target, r.sentBps) : this.target;
+    if (r.sentBps !== null && r.sentBps > 0) {
+      this.sentHistory.push(r.sentBps);
+      if (this.sentHistory.length > SENT_WINDOW) this.sentHistory.shift();
+    }
+    const sent = this.sentHistory.length > 0 ? Math.max(...this.sentHistory) : null;
+    const base = sent !== null ? Math.min(this.target, sent) : this.target;
     let reason: BitrateReason;
     const lossy = r.lossFraction !== null && r.lossFraction > LOSS_LOW;
     this.lossyReports = lossy ? this.lossyReports + 1 : 0;
-    if (r.lossFraction !== null && r.lossFraction > LOSS_HIGH) {
+    if (r.lossFraction !== null && r.lossFraction > LOSS_HIGH && (this.holdUntilReports === 0 || r.lossFraction > LOSS_SEVERE)) {
       this.cut(base, 1 - r.lossFraction / 2);
       reason = 'loss';
     } else if (queueMs !== null && queueMs > this.queueDelayMs && this.holdUntilReports === 0) {
@@ -116,7 +129,7 @@ export class BitrateController {
       const c = this.congestedAtBps;
       const near = c !== null && this.target >= c * (1 - NEAR_CONGESTION) && this.target <= c * (1 + NEAR_CONGESTION);
       let next = this.target * Math.pow(1 + (near ? SLOW_INCREASE_PER_S : this.increasePerS), dtS);
-      if (r.sentBps !== null && r.sentBps > 0) next = Math.min(next, Math.max(this.target, r.sentBps * MAX_OVER_SENT));
+      if (sent !== null) next = Math.min(next, Math.max(this.target, sent * MAX_OVER_SENT));
       this.target = next;
       reason = 'increase';
     }
@@ -138,7 +151,8 @@ export class BitrateController {
   private cut(from: number, factor: number): void {
     this.congestedAtBps = from;
     this.target = Math.min(this.target, from * factor);
-    this.holdUntilReports = 1;
+    this.holdUntilReports = HOLD_AFTER_CUT;
+    this.sentHistory = []; // what was sent before the cut says nothing about after it
   }
 
   private queueDelay(r: LinkReport): number | null {

@@ -5,7 +5,7 @@ import type { LinkReport } from './controller.js';
  * The video stream's link figures between two webrtcbin get-stats snapshots: what was sent (outbound-rtp
  * bytes) and what the viewer's receiver reports say (remote-inbound-rtp: fraction-lost 0..1 and
  * round-trip-time in seconds, as webrtcbin converts RTCP's fixed-point fields). The video stream is the one
- * with the given SSRC, else the outbound stream whose kind or codec is video.
+ * with the given SSRC, else the one a video codec entry names.
  */
 
 export interface VideoCounters {
@@ -25,17 +25,25 @@ function num(e: Record<string, unknown>, key: string): number | null {
   return null;
 }
 
-function isVideo(stats: RtpStats, e: Record<string, unknown>): boolean {
-  if (e['kind'] === 'video' || e['media-type'] === 'video') return true;
-  const codecId = e['codec-id'];
-  const codec = typeof codecId === 'string' ? stats[codecId] : undefined;
-  const mime = codec?.['mime-type'];
-  return typeof mime === 'string' && mime.toLowerCase().startsWith('video/');
+/**
+ * The video SSRC from the stats alone. webrtcbin 1.22 labels every outbound-rtp "kind":"audio" and points them
+ * all at one codec-id, but its codec entries carry the SSRC with the right mime type: trust those first.
+ */
+function videoSsrcOf(stats: RtpStats): number | null {
+  for (const e of Object.values(stats)) {
+    const mime = e['mime-type'];
+    if (e['type'] === 'codec' && typeof mime === 'string' && mime.toLowerCase().startsWith('video/')) {
+      const ssrc = num(e, 'ssrc');
+      if (ssrc !== null) return ssrc;
+    }
+  }
+  return null;
 }
 
 export function videoCounters(stats: RtpStats, atMs: number, videoSsrc: number | null = null): VideoCounters | null {
   const entries = Object.values(stats);
-  const outbound = entries.find((e) => e['type'] === 'outbound-rtp' && (videoSsrc !== null ? num(e, 'ssrc') === videoSsrc : isVideo(stats, e)));
+  const ssrcWanted = videoSsrc ?? videoSsrcOf(stats);
+  const outbound = entries.find((e) => e['type'] === 'outbound-rtp' && (ssrcWanted !== null ? num(e, 'ssrc') === ssrcWanted : e['kind'] === 'video'));
   if (!outbound) return null;
   const ssrc = num(outbound, 'ssrc');
   const remote = entries.find((e) => e['type'] === 'remote-inbound-rtp' && ssrc !== null && num(e, 'ssrc') === ssrc);

@@ -18,6 +18,8 @@ export interface SessionManagerOptions {
   ice: IceConfig;
   loadGst: GstLoader;
   logger: Logger;
+  /** Adaptive video bitrate bounds for every session; null = off. */
+  bitrate?: { minBps: number; maxBps: number } | null;
 }
 
 export interface SessionManagerEvents {
@@ -93,6 +95,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       ice: this.opts.ice,
       timeouts: this.opts.timeouts,
       logger: this.opts.logger,
+      bitrate: this.opts.bitrate ?? null,
     });
     const { session } = started;
     if (session.ended || this.shuttingDown) {

@@ -92,12 +92,13 @@ t.test('small changes are not re-applied to the encoder', async (t) => {
   t.ok(changed, 'accumulated growth is applied once it passes 5 %');
 });
 
-t.test('webrtcbin stats: the video stream by codec, loss from the cumulative counters', async (t) => {
+t.test('webrtcbin stats: the video stream by its codec entry\'s SSRC, loss from the cumulative counters', async (t) => {
   const snap = (bytes: number, packets: number, lost: number, rtt: number) => ({
-    'codec-v': { type: 'codec', 'mime-type': 'video/VP8' },
-    'codec-a': { type: 'codec', 'mime-type': 'audio/OPUS' },
-    'out-a': { type: 'outbound-rtp', ssrc: 7, 'codec-id': 'codec-a', 'bytes-sent': 1, 'packets-sent': 1 },
-    'out-v': { type: 'outbound-rtp', ssrc: 9, 'codec-id': 'codec-v', 'bytes-sent': bytes, 'packets-sent': packets },
+    // as webrtcbin 1.22 has them: every outbound-rtp "audio" with one codec-id; the codec entries name the SSRCs
+    'codec-v': { type: 'codec', ssrc: 9, 'mime-type': 'video/VP8' },
+    'codec-a': { type: 'codec', ssrc: 7, 'mime-type': 'audio/OPUS' },
+    'out-a': { type: 'outbound-rtp', ssrc: 7, kind: 'audio', 'codec-id': 'codec-a', 'bytes-sent': 1, 'packets-sent': 1 },
+    'out-v': { type: 'outbound-rtp', ssrc: 9, kind: 'audio', 'codec-id': 'codec-a', 'bytes-sent': bytes, 'packets-sent': packets },
     'rin-v': { type: 'remote-inbound-rtp', ssrc: 9, 'packets-lost': lost, 'fraction-lost': 0.5, 'round-trip-time': rtt },
   });
   const a = videoCounters(snap(1000, 10, 0, 0), 1000)!;
