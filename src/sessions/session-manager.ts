@@ -18,6 +18,8 @@ export interface SessionManagerOptions {
   ice: IceConfig;
   loadGst: GstLoader;
   logger: Logger;
+  /** Adaptive video bitrate bounds for every session; null = off. */
+  bitrate?: { minBps: number; maxBps: number } | null;
 }
 
 export interface SessionManagerEvents {
@@ -32,6 +34,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private starting = 0;
   private readonly pending = new Set<Promise<unknown>>();
   private shuttingDown: Promise<void> | null = null;
+  private draining = false;
 
   constructor(private readonly opts: SessionManagerOptions) {
     super();
@@ -56,7 +59,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
 
   /** Throws AT_CAPACITY / SHUTTING_DOWN when a new session cannot be admitted right now. */
   assertAdmissible(): void {
-    if (this.shuttingDown) {
+    if (this.shuttingDown || this.draining) {
       throw new AppError('SHUTTING_DOWN', 'the server is shutting down', { retryAfterS: this.opts.retryAfterS });
     }
     if (this.occupied >= this.opts.maxSessions) {
@@ -92,6 +95,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
       ice: this.opts.ice,
       timeouts: this.opts.timeouts,
       logger: this.opts.logger,
+      bitrate: this.opts.bitrate ?? null,
     });
     const { session } = started;
     if (session.ended || this.shuttingDown) {
@@ -123,6 +127,15 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
 
   async delete(id: string): Promise<void> {
     await this.get(id).close('deleted', 'DELETE /webrtc/sessions/:id');
+  }
+
+  /** Refuses new sessions from now on (503 SHUTTING_DOWN); open ones go on. The drain on SIGTERM starts here. */
+  stopAdmitting(): void {
+    this.draining = true;
+  }
+
+  get admitting(): boolean {
+    return !this.draining && !this.shuttingDown;
   }
 
   /** Refuses new sessions and closes every open one; idempotent. */

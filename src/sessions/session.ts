@@ -12,6 +12,7 @@ import { gstErrorCode, type GstApi } from '../gst/loader.js';
 import type { Logger } from '../logger.js';
 import type { SessionParams } from '../offers/offer-params.js';
 import type { CodecSelection } from '../offers/sdp-offer.js';
+import { AdaptiveBitrate, bitrateKnob, type AdaptiveBitrateSnapshot } from '../bitrate/adaptive-bitrate.js';
 import { ConnectionWatchdog, type WatchdogTimeouts } from './connection-watchdog.js';
 import { LiveInput } from './live-input.js';
 import type { RtpSummary } from './session-stats.js';
@@ -36,7 +37,11 @@ export type CloseReason =
   | 'connection-closed'
   | 'rtcp-silence'
   | 'pipeline-error'
-  | 'start-failed';
+  | 'start-failed'
+  // lifecycle limits (session-limits.ts) and the drain deadline on SIGTERM: normal ends, not failures
+  | 'max-duration'
+  | 'idle-timeout'
+  | 'drain-timeout';
 
 /** Reasons that count as a failure in metrics (the others are normal ends). */
 export const FAILURE_REASONS: ReadonlySet<CloseReason> = new Set([
@@ -74,7 +79,12 @@ export interface SessionContext {
   ice: IceConfig;
   timeouts: SessionTimeouts;
   logger: Logger;
+  /** Adaptive video bitrate bounds; null = the template's fixed rate. */
+  bitrate?: { minBps: number; maxBps: number } | null;
 }
+
+/** The video encoder's name in every template (its bitrate property is what adaptive bitrate drives). */
+export const VIDEO_ENCODER = 'venc';
 
 export interface SessionEvents {
   state: [SessionState];
@@ -110,6 +120,8 @@ export interface SessionDetail extends SessionSnapshot {
   rtp: RtpSummary | null;
   element_stats: Record<string, unknown> | null;
   face: Record<string, unknown> | null;
+  /** The adaptive bitrate controller's state; null when off or the template's encoder has no known knob. */
+  adaptive_bitrate: AdaptiveBitrateSnapshot | null;
 }
 
 /** Time given to the encoders, payloaders and the network to send the last frames after the element's EOS. */
@@ -125,6 +137,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Set once the graph has been asked to play (the viewer's ICE connected). */
   private playing = false;
   private live: LiveInput | null = null;
+  private abr: AdaptiveBitrate | null = null;
   private readonly telemetry: SessionTelemetry;
   private eosTimer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
@@ -211,6 +224,11 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.audioSource === 'push') this.live = new LiveInput(pipeline, this.log);
     const webrtc = pipeline.webrtc('webrtc', this.ctx.ice);
     this.webrtc = webrtc;
+    if (this.ctx.bitrate) {
+      const knob = bitrateKnob(pipeline.element(VIDEO_ENCODER));
+      if (knob) this.abr = new AdaptiveBitrate({ stats: () => webrtc.stats(), knob, ...this.ctx.bitrate, log: this.log });
+      else this.log.warn({ pipeline: this.spec.pipelineName }, `adaptive bitrate off: no video encoder "${VIDEO_ENCODER}" with a known bitrate property in the template`);
+    }
     this.watchdog = new ConnectionWatchdog(webrtc, this.ctx.timeouts, {
       state: (next) => this.setState(next),
       dead: (reason, detail) => void this.close(reason, detail),
@@ -242,6 +260,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.stateValue === next || this.stateValue === 'closing' || this.stateValue === 'closed') return;
     this.log.debug({ from: this.stateValue, to: next }, 'session state');
     this.stateValue = next;
+    if (next === 'connected') this.abr?.start();
     this.emit('state', next);
   }
 
@@ -325,6 +344,7 @@ export class Session extends EventEmitter<SessionEvents> {
       rtp,
       element_stats: this.telemetry.elementStats,
       face: this.telemetry.face,
+      adaptive_bitrate: this.abr?.snapshot() ?? null,
     };
   }
 
@@ -343,6 +363,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.eosTimer) clearTimeout(this.eosTimer);
     this.eosTimer = null;
     this.watchdog?.stop();
+    this.abr?.stop();
     this.live?.stop();
     const level = FAILURE_REASONS.has(reason) ? 'warn' : 'info';
     this.log[level]({ reason, detail, age_s: (Date.now() - this.createdAt) / 1000 }, 'closing session');

@@ -110,6 +110,8 @@ export interface ReceivedTimeline {
 export interface LaunchOptions {
   /** Chromium's fake camera/microphone for getUserMedia, permission granted without a prompt. */
   fakeMedia?: boolean;
+  /** Another executable (e.g. a wrapper that runs Chromium inside a network namespace). */
+  executablePath?: string;
 }
 
 const MIC_PAGE_URL = 'http://localhost/ditto-receiver';
@@ -355,7 +357,7 @@ export class ChromiumBrowser {
     const profileDir = mkdtempSync(join(tmpdir(), 'ditto-chromium-'));
     // Playwright passes the profile as --user-data-dir itself.
     const context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM_PATH,
+      executablePath: options.executablePath ?? CHROMIUM_PATH,
       headless: true,
       args: options.fakeMedia ? [...CHROMIUM_ARGS, ...FAKE_MEDIA_ARGS] : CHROMIUM_ARGS,
       timeout: 30_000,

@@ -90,7 +90,7 @@ t.test('push session: Ogg/Opus utterances drive the face', { skip: !chromiumAvai
   const id = r.json().session_id as string;
   const snapshot = async () => (await s.app.inject({ method: 'GET', url: `/webrtc/sessions/${id}` })).json();
   const address = await s.app.listen({ host: '127.0.0.1', port: 0 });
-  const ws = new WebSocket(`${address.replace('http', 'ws')}/webrtc/sessions/${id}/audio`);
+  const ws = new WebSocket(`${address.replace('http', 'ws')}/webrtc/sessions/${id}/audio`, ['ditto-gst', `ditto-token.${r.json().session_token}`]);
   t.teardown(() => ws.close());
   const replies: Record<string, unknown>[] = [];
   ws.on('message', (d: Buffer) => replies.push(JSON.parse(d.toString())));

@@ -33,6 +33,7 @@ export default fp<SessionsPluginOptions>(
       },
       loadGst,
       logger: app.log,
+      bitrate: config.bitrate.adaptive ? { minBps: config.bitrate.minKbps * 1000, maxBps: config.bitrate.maxKbps * 1000 } : null,
     });
     // backend "ditto": every session takes a worker of the warm pool (reserved before its pipeline is built).
     const workers = config.element.backend === 'ditto' ? new DittoWorkerPool(config.worker, app.log, config.sessions.retryAfterS) : null;

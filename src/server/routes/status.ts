@@ -27,8 +27,10 @@ export default async function statusRoutes(app: FastifyInstance, opts: { loadGst
     demo: '/demo',
     endpoints: {
       offer: 'POST /webrtc/offer',
-      sessions: 'GET /webrtc/sessions',
-      session: 'GET|DELETE /webrtc/sessions/:id',
+      sessions: 'GET /webrtc/sessions (admin token)',
+      session: 'GET|DELETE /webrtc/sessions/:id (session_token)',
+      keepalive: 'POST /webrtc/sessions/:id/keepalive (session_token)',
+      readiness: 'GET /readyz',
       health: 'GET /healthz',
       ready: 'GET /readyz',
       metrics: 'GET /metrics',
