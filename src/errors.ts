@@ -19,6 +19,10 @@ export const ERROR_STATUS = {
   MEDIA_DECODE_FAILED: 400,
   IMAGE_TOO_LARGE: 400,
   LIVE_AUDIO_INVALID: 400,
+  // 401 / 403: who is asking (src/auth): no or a malformed credential / a credential that does not grant this
+  AUTH_REQUIRED: 401,
+  AUTH_FORBIDDEN: 403,
+  ORIGIN_NOT_ALLOWED: 403,
   // 404
   NOT_FOUND: 404,
   SESSION_NOT_FOUND: 404,
@@ -28,6 +32,8 @@ export const ERROR_STATUS = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNSUPPORTED_MEDIA_FORMAT: 415,
+  // 429: too many offers from one client (Retry-After)
+  RATE_LIMITED: 429,
   // 503: try again later
   AT_CAPACITY: 503,
   SHUTTING_DOWN: 503,
