@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import type { VideoCodec } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import type { IceConfig, Pipeline, WebRtcBin } from '../gst/index.js';
-import type { GstApi } from '../sessions/gst-api.js';
+import type { GstApi } from '../gst/loader.js';
 import { receiverDescription, TRANSCEIVER_CAPS } from './receiver-pipeline.js';
 import type { Container } from './record.js';
 import type { OfferAnswer, ServerApi } from './server-api.js';

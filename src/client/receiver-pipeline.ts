@@ -1,6 +1,6 @@
 import type { VideoCodec } from '../config/schema.js';
 import type { IncomingTargets } from '../gst/index.js';
-import { quoteLaunchString } from '../sessions/pipeline-template.js';
+import { quoteLaunchString } from '../pipelines/pipeline-template.js';
 import { muxerElement, type Container } from './record.js';
 
 /**

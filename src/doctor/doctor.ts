@@ -1,7 +1,7 @@
 import type { ServerConfig } from '../config/schema.js';
 import { renderFactories } from '../render/render-pipeline.js';
-import type { GstLoader } from '../sessions/gst-api.js';
-import { loadPipelineCatalog } from '../sessions/pipeline-template.js';
+import type { GstLoader } from '../gst/loader.js';
+import { loadPipelineCatalog } from '../pipelines/pipeline-template.js';
 import { debianPackageFor } from './packages.js';
 
 /**

@@ -1,5 +1,5 @@
 import { AppError } from '../errors.js';
-import { PUSH_PCM_CAPS } from '../sessions/pipeline-template.js';
+import { PUSH_PCM_CAPS } from '../pipelines/pipeline-template.js';
 
 /**
  * One binary WebSocket message of pushed audio, turned into samples plus the caps that describe them:

@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
 import { ELEMENT_LIMITS } from '../config/schema.js';
 import { AppError } from '../errors.js';
-import { quoteLaunchString } from '../sessions/pipeline-template.js';
+import { quoteLaunchString } from '../pipelines/pipeline-template.js';
 
 /**
  * The offline render graph: audio file -> dittotalkinghead (mode=offline, frames as fast as the backend

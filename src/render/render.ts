@@ -1,7 +1,7 @@
 import { rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { AppError } from '../errors.js';
-import type { GstApi } from '../sessions/gst-api.js';
+import type { GstApi } from '../gst/loader.js';
 import { renderDescription, RENDER_ELEMENT, RENDER_PROGRESS, type RenderSpec } from './render-pipeline.js';
 
 /**

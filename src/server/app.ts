@@ -1,17 +1,18 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { ServerConfig } from '../config/schema.js';
-import { createGstLoader, type GstLoader } from '../sessions/gst-api.js';
-import { loadPipelineCatalog, type PipelineCatalog } from '../sessions/pipeline-template.js';
+import { createGstLoader, type GstLoader } from '../gst/loader.js';
+import { loadPipelineCatalog, type PipelineCatalog } from '../pipelines/pipeline-template.js';
 import errorHandling from './plugins/error-handling.js';
+import metricsPlugin from './plugins/metrics.js';
 import sessionsPlugin from './plugins/sessions.js';
 import uploadsPlugin from './plugins/uploads.js';
 import demoRoutes from './routes/demo.js';
 import liveAudioRoutes from './routes/live-audio.js';
-import metricsRoutes from './routes/metrics.js';
 import statusRoutes from './routes/status.js';
 import uploadRoutes from './routes/upload.js';
 import webrtcRoutes from './routes/webrtc.js';
 import './types.js';
+import { zodValidatorCompiler } from './validate.js';
 
 export interface AppDeps {
   /** Loads src/gst (default: the real addon, with config.pluginPath on GST_PLUGIN_PATH). */
@@ -23,7 +24,7 @@ export interface AppDeps {
 }
 
 /**
- * The Fastify app: plugins for cross-cutting parts (errors, sessions + metrics), route plugins for the API.
+ * The Fastify app: plugins for cross-cutting parts (errors, sessions, metrics, uploads), route plugins for the API.
  * Building it loads and checks the pipeline templates, so a broken template fails here, not at the first offer.
  */
 export async function buildApp(config: ServerConfig, deps: AppDeps = {}): Promise<FastifyInstance> {
@@ -39,11 +40,13 @@ export async function buildApp(config: ServerConfig, deps: AppDeps = {}): Promis
     return503OnClosing: true,
   });
   app.removeContentTypeParser('text/plain');
+  // Route schemas are built from zod types (validate.ts) and validated by them.
+  app.setValidatorCompiler(zodValidatorCompiler);
 
   await app.register(errorHandling);
   await app.register(sessionsPlugin, { config, catalog, loadGst });
   await app.register(statusRoutes, { loadGstVersion: async () => (await loadGst()).gstVersion() });
-  await app.register(metricsRoutes);
+  await app.register(metricsPlugin);
   await app.register(uploadsPlugin, { config, loadGst });
   await app.register(webrtcRoutes);
   await app.register(uploadRoutes);

@@ -1,9 +1,9 @@
 import type { ServerConfig } from '../config/schema.js';
-import type { OfferService } from '../sessions/offer-service.js';
+import type { OfferService } from '../offers/offer-service.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import type { UploadService } from '../uploads/upload-service.js';
 import type { DittoWorkerPool } from '../workers/worker-pool.js';
-import type { AppMetrics } from './metrics.js';
+import type { AppMetrics } from './plugins/metrics.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

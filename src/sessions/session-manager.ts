@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { IceConfig } from '../gst/types.js';
 import { AppError } from '../errors.js';
-import type { GstLoader } from './gst-api.js';
-import type { Logger } from './logger.js';
+import type { GstLoader } from '../gst/loader.js';
+import type { Logger } from '../logger.js';
 import { Session, type CloseReason, type SessionSpec, type SessionTimeouts } from './session.js';
 
 /**

@@ -1,24 +1,27 @@
 import { EventEmitter } from 'node:events';
-import type { AppSrc, Pipeline, WebRtcBin } from '../gst/index.js';
+import type { Pipeline, WebRtcBin } from '../gst/index.js';
 import type {
   IceConfig,
   PipelineEvents,
   WebRtcConnectionState,
-  WebRtcEvents,
   WebRtcIceConnectionState,
   WebRtcIceGatheringState,
 } from '../gst/types.js';
 import { AppError } from '../errors.js';
-import { gstErrorCode, type GstApi } from './gst-api.js';
-import { LIVE_AUDIO_APPSRC, LIVE_OPUS_APPSRC, PUSH_PCM_CAPS, opusCaps } from './pipeline-template.js';
-import type { Logger } from './logger.js';
-import type { SessionParams } from './offer-params.js';
-import type { CodecSelection } from './sdp-offer.js';
-import { bitrate, dittoStatsFromMessage, summariseRtpStats, type DittoStats, type RtpSummary } from './session-stats.js';
+import { gstErrorCode, type GstApi } from '../gst/loader.js';
+import type { Logger } from '../logger.js';
+import type { SessionParams } from '../offers/offer-params.js';
+import type { CodecSelection } from '../offers/sdp-offer.js';
+import { ConnectionWatchdog, type WatchdogTimeouts } from './connection-watchdog.js';
+import { LiveInput } from './live-input.js';
+import type { RtpSummary } from './session-stats.js';
+import { SessionTelemetry, type ElementFigures } from './telemetry.js';
 
 /**
- * One viewer: owns its Pipeline (and through it the webrtcbin), watches the connection and tears everything
- * down exactly once, for whichever reason comes first. close() is idempotent and cascades to the pipeline.
+ * One viewer: owns its Pipeline (and through it the webrtcbin) and tears everything down exactly once, for
+ * whichever reason comes first. close() is idempotent and cascades to the pipeline. The connection watchdog
+ * (connection-watchdog.ts), the live input of push sessions (live-input.ts) and the telemetry (telemetry.ts)
+ * are its parts.
  */
 
 export type SessionState = 'starting' | 'answered' | 'connecting' | 'connected' | 'disconnected' | 'closing' | 'closed';
@@ -45,11 +48,8 @@ export const FAILURE_REASONS: ReadonlySet<CloseReason> = new Set([
   'start-failed',
 ]);
 
-export interface SessionTimeouts {
+export interface SessionTimeouts extends WatchdogTimeouts {
   iceGatherTimeoutMs: number;
-  connectTimeoutMs: number;
-  disconnectedGraceMs: number;
-  rtcpSilenceTimeoutMs: number;
 }
 
 export interface SessionSpec {
@@ -83,9 +83,6 @@ export interface SessionEvents {
   closed: [{ reason: CloseReason; detail: string | null }];
 }
 
-/** The element's own figures, as session-stats.ts normalises them. */
-type ElementFigures = Pick<DittoStats, 'frames_out' | 'frames_late' | 'silence_frames' | 'fps' | 'pts_s' | 'av_drift_ms'>;
-
 export interface SessionSnapshot extends ElementFigures {
   session_id: string;
   state: SessionState;
@@ -115,7 +112,6 @@ export interface SessionDetail extends SessionSnapshot {
   face: Record<string, unknown> | null;
 }
 
-const RTCP_POLL_MS = 1000;
 /** Time given to the encoders, payloaders and the network to send the last frames after the element's EOS. */
 const EOS_DRAIN_MS = 500;
 
@@ -125,28 +121,14 @@ export class Session extends EventEmitter<SessionEvents> {
   private stateValue: SessionState = 'starting';
   private pipeline: Pipeline | null = null;
   private webrtc: WebRtcBin | null = null;
-  private connectionState: WebRtcConnectionState | null = null;
-  private iceConnectionState: WebRtcIceConnectionState | null = null;
-  private iceGatheringState: WebRtcIceGatheringState | null = null;
-  private connectedAt: number | null = null;
-  private dittoStats: DittoStats | null = null;
-  private face: Record<string, unknown> | null = null;
-  private lastBytes: { atMs: number; bytes: number } | null = null;
-  private lastBitrate: number | null = null;
-  private timers = new Set<NodeJS.Timeout>();
-  private connectTimer: NodeJS.Timeout | null = null;
-  private graceTimer: NodeJS.Timeout | null = null;
+  private watchdog: ConnectionWatchdog | null = null;
+  private live: LiveInput | null = null;
+  private readonly telemetry: SessionTelemetry;
   private eosTimer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
   private closeReason: CloseReason | null = null;
   private closeDetail: string | null = null;
   private readonly log: Logger;
-  private audioIn: AppSrc | null = null;
-  private audioInCaps = PUSH_PCM_CAPS;
-  private opusIn: AppSrc | null = null;
-  private opusChannels: 1 | 2 = 1;
-  private pushedS = 0;
-  private interrupts = 0;
 
   private constructor(
     private readonly spec: SessionSpec,
@@ -155,6 +137,7 @@ export class Session extends EventEmitter<SessionEvents> {
     super();
     this.id = spec.id;
     this.log = ctx.logger.child({ session_id: spec.id });
+    this.telemetry = new SessionTelemetry({ frames: (n) => this.emit('frames', n), eos: () => this.onDittoEos() }, this.log);
   }
 
   /**
@@ -182,36 +165,14 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.spec.audioSource ?? 'file';
   }
 
-  /**
-   * Live audio (audio_source "push"): queues raw samples in the graph's appsrc. `caps` describes them
-   * (default S16LE 16 kHz mono); a change is sent in-band and the converters after the appsrc follow it.
-   * Returns false once the session no longer takes audio.
-   */
-  pushAudio(data: Buffer, caps: string = PUSH_PCM_CAPS, durationS = data.length / 32000): boolean {
-    if (!this.audioIn || this.closing) return false;
-    if (caps !== this.audioInCaps) {
-      this.audioIn.set('caps', caps);
-      this.audioInCaps = caps;
-    }
-    const ok = this.audioIn.push(data);
-    if (ok) this.pushedS += durationS;
-    return ok;
+  /** Live audio (audio_source "push"): see LiveInput.pushAudio. Returns false once the session no longer takes audio. */
+  pushAudio(data: Buffer, caps?: string, durationS?: number): boolean {
+    return this.live?.pushAudio(data, caps, durationS) ?? false;
   }
 
-  /**
-   * Live audio: queues Opus packets (one per buffer, as opusdec wants them) in the graph's Opus appsrc.
-   * A change of channel count is sent in-band; opusdec re-initialises for it. Returns false once the
-   * session no longer takes audio.
-   */
+  /** Live audio: see LiveInput.pushOpus. Returns false once the session no longer takes audio. */
   pushOpus(packets: readonly Buffer[], channels: 1 | 2, durationS: number): boolean {
-    if (!this.opusIn || this.closing) return false;
-    if (channels !== this.opusChannels) {
-      this.opusIn.set('caps', opusCaps(channels));
-      this.opusChannels = channels;
-    }
-    for (const p of packets) if (!this.opusIn.push(p)) return false;
-    this.pushedS += durationS;
-    return true;
+    return this.live?.pushOpus(packets, channels, durationS) ?? false;
   }
 
   /** Drops audio queued in the element and returns the face to idle (push sessions). */
@@ -221,10 +182,7 @@ export class Session extends EventEmitter<SessionEvents> {
         details: { session_id: this.id, audio_source: this.audioSource },
       });
     }
-    if (!this.pipeline || this.closing) return;
-    this.pipeline.element('ditto').set('interrupt', true);
-    this.interrupts++;
-    this.log.info({ interrupts: this.interrupts }, 'audio interrupted');
+    this.live?.interrupt();
   }
 
   get state(): SessionState {
@@ -247,16 +205,14 @@ export class Session extends EventEmitter<SessionEvents> {
     pipeline.on('error', this.onPipelineError);
     pipeline.on('warning', this.onPipelineWarning);
     pipeline.on('eos', this.onEos);
-    pipeline.on('element', this.onElement);
-    if (this.audioSource === 'push') {
-      this.audioIn = pipeline.appsrc(LIVE_AUDIO_APPSRC);
-      this.opusIn = pipeline.appsrc(LIVE_OPUS_APPSRC);
-    }
+    pipeline.on('element', this.telemetry.onElement);
+    if (this.audioSource === 'push') this.live = new LiveInput(pipeline, this.log);
     const webrtc = pipeline.webrtc('webrtc', this.ctx.ice);
     this.webrtc = webrtc;
-    webrtc.on('connection-state', this.onConnectionState);
-    webrtc.on('ice-connection-state', this.onIceConnectionState);
-    webrtc.on('ice-gathering-state', this.onIceGatheringState);
+    this.watchdog = new ConnectionWatchdog(webrtc, this.ctx.timeouts, {
+      state: (next) => this.setState(next),
+      dead: (reason, detail) => void this.close(reason, detail),
+    }, this.log);
     await pipeline.setState('playing');
     this.assertOpen();
     const answer = await webrtc.answer(this.spec.offerSdp, {
@@ -266,9 +222,7 @@ export class Session extends EventEmitter<SessionEvents> {
     });
     this.assertOpen();
     this.setState('answered');
-    this.connectTimer = this.after(this.ctx.timeouts.connectTimeoutMs, () => {
-      void this.close('connect-timeout', `not connected within ${this.ctx.timeouts.connectTimeoutMs} ms`);
-    });
+    this.watchdog.armConnectTimeout();
     return answer;
   }
 
@@ -282,24 +236,6 @@ export class Session extends EventEmitter<SessionEvents> {
     this.log.debug({ from: this.stateValue, to: next }, 'session state');
     this.stateValue = next;
     this.emit('state', next);
-  }
-
-  private after(ms: number, fn: () => void): NodeJS.Timeout {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    this.timers.add(t);
-    return t;
-  }
-
-  private clear(t: NodeJS.Timeout | null): null {
-    if (t) {
-      clearTimeout(t);
-      clearInterval(t);
-      this.timers.delete(t);
-    }
-    return null;
   }
 
   private readonly onPipelineError = (e: PipelineEvents['error'][0]) => {
@@ -321,111 +257,25 @@ export class Session extends EventEmitter<SessionEvents> {
     void this.close('eos', 'end of the audio');
   };
 
-  /**
-   * webrtcbin posts no pipeline EOS while its transport is not (or no longer) flowing, so the end of file
-   * audio is taken from dittotalkinghead itself (a "ditto-eos" message, or "ditto-stats" with eos=true,
-   * posted when it pushes EOS). The last frames
-   * are still in the encoders and the network when it arrives: let them drain before teardown.
-   */
+  /** The element finished the file audio. The last frames are still in the encoders and the network: let them drain. */
   private onDittoEos(): void {
     if (this.closing || this.eosTimer) return;
-    this.log.info({ frames_out: this.dittoStats?.frames_out ?? null }, 'ditto element finished the audio');
-    this.eosTimer = this.after(EOS_DRAIN_MS, () => void this.close('eos', 'end of the audio'));
-  }
-
-  private readonly onElement = (m: PipelineEvents['element'][0]) => {
-    if (m.name === 'ditto-stats') {
-      const stats = dittoStatsFromMessage(m.fields);
-      const before = this.dittoStats?.frames_out ?? 0;
-      this.dittoStats = stats;
-      if (stats.frames_out !== null && stats.frames_out > before) this.emit('frames', stats.frames_out - before);
-      if (m.fields['eos'] === true) this.onDittoEos();
-    } else if (m.name === 'ditto-eos') {
-      this.onDittoEos();
-    } else if (m.name === 'ditto-face') {
-      this.face = m.fields;
-      this.log.info({ face: m.fields }, 'face located');
-    }
-  };
-
-  private readonly onConnectionState = (s: WebRtcConnectionState) => {
-    this.connectionState = s;
-    this.log.info({ connection_state: s }, 'connection state');
-    switch (s) {
-      case 'connecting':
-        this.setState('connecting');
-        break;
-      case 'connected':
-        this.connectTimer = this.clear(this.connectTimer);
-        this.graceTimer = this.clear(this.graceTimer);
-        if (this.connectedAt === null) {
-          this.connectedAt = Date.now();
-          this.watchRtcp();
-        }
-        this.setState('connected');
-        break;
-      case 'disconnected':
-        this.setState('disconnected');
-        this.startGrace();
-        break;
-      case 'failed':
-        void this.close('connection-failed', 'peer connection failed');
-        break;
-      case 'closed':
-        void this.close('connection-closed', 'peer connection closed');
-        break;
-      default:
-        break;
-    }
-  };
-
-  private readonly onIceConnectionState = (s: WebRtcIceConnectionState) => {
-    this.iceConnectionState = s;
-    this.log.debug({ ice_connection_state: s }, 'ICE connection state');
-    if (s === 'failed') void this.close('connection-failed', 'ICE failed');
-    // webrtcbin 1.22 may report ICE "disconnected" without moving the aggregate connection state.
-    else if (s === 'disconnected') this.startGrace();
-    else if ((s === 'connected' || s === 'completed') && this.connectionState !== 'disconnected') this.graceTimer = this.clear(this.graceTimer);
-  };
-
-  private readonly onIceGatheringState = (s: WebRtcIceGatheringState) => {
-    this.iceGatheringState = s;
-  };
-
-  private startGrace(): void {
-    if (this.graceTimer || this.closing) return;
-    this.graceTimer = this.after(this.ctx.timeouts.disconnectedGraceMs, () => {
-      this.graceTimer = null;
-      void this.close('disconnected-timeout', `disconnected for more than ${this.ctx.timeouts.disconnectedGraceMs} ms`);
-    });
-  }
-
-  /** webrtcbin 1.22 does not notice a viewer that vanished without closing: watch its RTCP receiver reports. */
-  private watchRtcp(): void {
-    const limit = this.ctx.timeouts.rtcpSilenceTimeoutMs;
-    const t = setInterval(() => {
-      if (this.closing || !this.webrtc || this.connectedAt === null) return;
-      const since = this.webrtc.msSinceLastRtcp();
-      const silentFor = since ?? Date.now() - this.connectedAt;
-      if (silentFor > limit) {
-        void this.close('rtcp-silence', `no RTCP from the viewer for ${Math.round(silentFor)} ms`);
-      }
-    }, Math.min(RTCP_POLL_MS, Math.max(100, Math.floor(limit / 4))));
-    this.timers.add(t);
+    this.log.info({ frames_out: this.telemetry.framesOut }, 'ditto element finished the audio');
+    this.eosTimer = setTimeout(() => void this.close('eos', 'end of the audio'), EOS_DRAIN_MS);
   }
 
   snapshot(): SessionSnapshot {
-    const d = this.dittoStats;
     let msSinceRtcp: number | null = null;
     let latency: number | null = null;
     if (!this.closing) {
       try {
-        msSinceRtcp = this.webrtc?.msSinceLastRtcp() ?? null;
+        msSinceRtcp = this.watchdog?.msSinceLastRtcp() ?? null;
         latency = this.pipeline?.latencyMs() ?? null;
       } catch {
         // the pipeline may be closing underneath us: stats are best effort
       }
     }
+    const w = this.watchdog;
     return {
       session_id: this.id,
       state: this.stateValue,
@@ -435,21 +285,16 @@ export class Session extends EventEmitter<SessionEvents> {
       video_codec: this.spec.codecs.video.codec,
       audio_codec: this.spec.codecs.audio.codec,
       params: this.spec.params,
-      connection_state: this.connectionState,
-      ice_connection_state: this.iceConnectionState,
-      ice_gathering_state: this.iceGatheringState,
-      frames_out: d?.frames_out ?? null,
-      frames_late: d?.frames_late ?? null,
-      silence_frames: d?.silence_frames ?? null,
-      fps: d?.fps ?? null,
-      pts_s: d?.pts_s ?? null,
-      av_drift_ms: d?.av_drift_ms ?? null,
+      connection_state: w?.connectionState ?? null,
+      ice_connection_state: w?.iceConnectionState ?? null,
+      ice_gathering_state: w?.iceGatheringState ?? null,
+      ...this.telemetry.figures(),
       ms_since_last_rtcp: msSinceRtcp,
       latency_ms: latency,
       close_reason: this.closeReason,
       close_detail: this.closeDetail,
       audio_source: this.audioSource,
-      ...(this.audioSource === 'push' ? { pushed_audio_s: this.pushedS, interrupts: this.interrupts } : {}),
+      ...(this.audioSource === 'push' ? { pushed_audio_s: this.live?.pushedS ?? 0, interrupts: this.live?.interrupts ?? 0 } : {}),
     };
   }
 
@@ -457,24 +302,14 @@ export class Session extends EventEmitter<SessionEvents> {
   async detail(): Promise<SessionDetail> {
     let rtp: RtpSummary | null = null;
     if (this.webrtc && !this.closing && this.stateValue !== 'starting') {
-      try {
-        rtp = summariseRtpStats(await this.webrtc.stats());
-        const now = { atMs: Date.now(), bytes: rtp.bytes_sent };
-        const fresh = bitrate(this.lastBytes ?? (this.connectedAt ? { atMs: this.connectedAt, bytes: 0 } : null), now);
-        if (fresh !== null) {
-          this.lastBitrate = fresh;
-          this.lastBytes = now;
-        } else if (!this.lastBytes) this.lastBytes = now;
-      } catch (e) {
-        this.log.debug({ err: e }, 'webrtcbin stats unavailable');
-      }
+      rtp = await this.telemetry.rtp(this.webrtc, this.watchdog?.connectedAt ?? null);
     }
     return {
       ...this.snapshot(),
-      bitrate_bps: this.lastBitrate,
+      bitrate_bps: this.telemetry.bitrateBps,
       rtp,
-      element_stats: this.dittoStats?.raw ?? null,
-      face: this.face,
+      element_stats: this.telemetry.elementStats,
+      face: this.telemetry.face,
     };
   }
 
@@ -490,25 +325,19 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private async teardown(reason: CloseReason, detail: string | null): Promise<void> {
-    for (const t of this.timers) {
-      clearTimeout(t);
-      clearInterval(t);
-    }
-    this.timers.clear();
-    this.connectTimer = this.graceTimer = this.eosTimer = null;
+    if (this.eosTimer) clearTimeout(this.eosTimer);
+    this.eosTimer = null;
+    this.watchdog?.stop();
+    this.live?.stop();
     const level = FAILURE_REASONS.has(reason) ? 'warn' : 'info';
     this.log[level]({ reason, detail, age_s: (Date.now() - this.createdAt) / 1000 }, 'closing session');
-    this.audioIn = this.opusIn = null;
     const pipeline = this.pipeline;
     if (pipeline) {
       // The error listener stays until close() resolves (no events come after that): an error posted while
       // the graph stops must still have a listener, or the GStreamer layer reports it as unhandled.
       pipeline.off('warning', this.onPipelineWarning);
       pipeline.off('eos', this.onEos);
-      pipeline.off('element', this.onElement);
-      this.webrtc?.off('connection-state', this.onConnectionState);
-      this.webrtc?.off('ice-connection-state', this.onIceConnectionState);
-      this.webrtc?.off('ice-gathering-state', this.onIceGatheringState);
+      pipeline.off('element', this.telemetry.onElement);
       try {
         await pipeline.close();
       } catch (e) {

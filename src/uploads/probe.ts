@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
-import type { GstApi } from '../sessions/gst-api.js';
-import { quoteLaunchString } from '../sessions/pipeline-template.js';
+import type { GstApi } from '../gst/loader.js';
+import { quoteLaunchString } from '../pipelines/pipeline-template.js';
 import type { UploadKind } from './sniff.js';
 
 /**

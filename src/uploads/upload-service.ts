@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { ServerConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
-import type { GstLoader } from '../sessions/gst-api.js';
+import type { GstLoader } from '../gst/loader.js';
 import { IMAGE_HEADER_BYTES, imageSize } from './image-header.js';
 import { probeDecodes } from './probe.js';
 import { sniff, type SniffedFormat, type UploadKind } from './sniff.js';

@@ -9,7 +9,7 @@
  *   workers.release(sessionId);                  // session over (or never started): cancel if unclaimed
  */
 import type { ServerConfig } from '../config/schema.js';
-import type { Logger } from '../sessions/logger.js';
+import type { Logger } from '../logger.js';
 import { PoolClient, type PoolStatus } from './pool-client.js';
 
 export interface WorkerReservation {

@@ -10,8 +10,8 @@ import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import { Pipeline } from '../../src/gst/index.js';
-import { loadTemplate, renderTemplate } from '../../src/sessions/pipeline-template.js';
-import { parseOffer, selectCodecs } from '../../src/sessions/sdp-offer.js';
+import { loadTemplate, renderTemplate } from '../../src/pipelines/pipeline-template.js';
+import { parseOffer, selectCodecs } from '../../src/offers/sdp-offer.js';
 
 const config = loadConfig({ env: process.env as Record<string, string> });
 process.env['GST_PLUGIN_PATH'] = [config.pluginPath, process.env['GST_PLUGIN_PATH']].filter(Boolean).join(':');

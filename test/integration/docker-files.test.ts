@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadTemplate, renderTemplate, type TemplateValues } from '../../src/sessions/pipeline-template.js';
+import { loadTemplate, renderTemplate, type TemplateValues } from '../../src/pipelines/pipeline-template.js';
 import { gstEnv, PLUGIN_DIR, ROOT, run } from '../helpers/gst-probe.js';
 import { PYTHON } from '../helpers/ditto-pool.js';
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveMediaPath, type MediaPolicy } from '../../src/sessions/media-paths.js';
+import { resolveMediaPath, type MediaPolicy } from '../../src/offers/media-paths.js';
 
 const root = realpathSync(mkdtempSync(join(tmpdir(), 'ditto-media-')));
 t.teardown(() => import('node:fs').then((fs) => fs.rmSync(root, { recursive: true, force: true })));

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { offerPayloadSchema, offerSendsAudio, resolveAudioSource, resolveOfferParams, type OfferPayload } from '../../src/sessions/offer-params.js';
+import { offerPayloadSchema, offerSendsAudio, resolveAudioSource, resolveOfferParams, type OfferPayload } from '../../src/offers/offer-params.js';
 
 const defaults = { frameScale: 0.5, samplingTimesteps: 12, chunkConfig: [3, 5, 2], chunkSleepS: 0.02, backend: 'builtin' };
 const base = { sdp: 'v=0\r\n', type: 'offer', audio_path: 'speech.wav', source_path: 'portrait.jpg' };

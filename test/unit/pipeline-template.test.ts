@@ -10,7 +10,7 @@ import {
   quoteLaunchString,
   renderTemplate,
   type TemplateValues,
-} from '../../src/sessions/pipeline-template.js';
+} from '../../src/pipelines/pipeline-template.js';
 
 const PIPELINES = new URL('../../pipelines/', import.meta.url).pathname;
 

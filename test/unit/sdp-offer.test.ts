@@ -1,5 +1,5 @@
 import t from 'tap';
-import { h264Profile, parseOffer, selectCodecs } from '../../src/sessions/sdp-offer.js';
+import { h264Profile, parseOffer, selectCodecs } from '../../src/offers/sdp-offer.js';
 import { CHROMIUM_RECVONLY_OFFER as OFFER, withoutCodec } from '../helpers/chromium-like-offer.js';
 
 t.test('parses a Chromium offer: sections, mids, directions, codecs with payload types', async (t) => {

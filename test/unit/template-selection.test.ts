@@ -2,8 +2,8 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadPipelineCatalog } from '../../src/sessions/pipeline-template.js';
-import { selectTemplates } from '../../src/sessions/template-selection.js';
+import { loadPipelineCatalog } from '../../src/pipelines/pipeline-template.js';
+import { selectTemplates } from '../../src/pipelines/template-selection.js';
 
 /**
  * Which template serves each codec, given what this host's GStreamer has: the configured one, else the next

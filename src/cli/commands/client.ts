@@ -6,7 +6,7 @@ import { ServerApi, serverErrorDetails } from '../../client/server-api.js';
 import { loadConfig } from '../../config/load.js';
 import type { VideoCodec } from '../../config/schema.js';
 import { AppError } from '../../errors.js';
-import { createGstLoader } from '../../sessions/gst-api.js';
+import { createGstLoader } from '../../gst/loader.js';
 import { parseArgs } from '../args.js';
 import type { Command } from '../command.js';
 

@@ -1,7 +1,7 @@
 import { loadConfig } from '../../config/load.js';
 import { configOptions } from '../../config/options.js';
 import { formatReport, runDoctor } from '../../doctor/doctor.js';
-import { createGstLoader } from '../../sessions/gst-api.js';
+import { createGstLoader } from '../../gst/loader.js';
 import { parseArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { configOptionsHelp } from '../help.js';

@@ -4,7 +4,7 @@ import { loadConfig } from '../../config/load.js';
 import { AppError } from '../../errors.js';
 import { render } from '../../render/render.js';
 import { containerFor, type RenderSpec } from '../../render/render-pipeline.js';
-import { createGstLoader } from '../../sessions/gst-api.js';
+import { createGstLoader } from '../../gst/loader.js';
 import { parseArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { ProgressPrinter } from '../progress.js';

@@ -1,13 +1,12 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../../config/schema.js';
-import type { GstLoader } from '../../sessions/gst-api.js';
-import { OfferService } from '../../sessions/offer-service.js';
-import { prewarmElements } from '../../sessions/prewarm.js';
-import type { PipelineCatalog } from '../../sessions/pipeline-template.js';
+import type { GstLoader } from '../../gst/loader.js';
+import { OfferService } from '../../offers/offer-service.js';
+import { prewarmElements } from '../../pipelines/prewarm.js';
+import type { PipelineCatalog } from '../../pipelines/pipeline-template.js';
 import { SessionManager } from '../../sessions/session-manager.js';
 import { DittoWorkerPool } from '../../workers/worker-pool.js';
-import { createMetrics } from '../metrics.js';
 
 export interface SessionsPluginOptions {
   config: ServerConfig;
@@ -15,7 +14,7 @@ export interface SessionsPluginOptions {
   loadGst: GstLoader;
 }
 
-/** Decorates the app with the session manager, the offer service and metrics; closes all sessions on close. */
+/** Decorates the app with the session manager, the offer service and the worker pool; closes all sessions on close. */
 export default fp<SessionsPluginOptions>(
   async function sessionsPlugin(app: FastifyInstance, { config, catalog, loadGst }) {
     const sessions = new SessionManager({
@@ -57,7 +56,6 @@ export default fp<SessionsPluginOptions>(
     app.decorate('sessions', sessions);
     app.decorate('offers', offers);
     app.decorate('workers', workers);
-    app.decorate('metrics', createMetrics(sessions, workers));
     // Once serving, take the one-off costs of GStreamer (plugin loading, the DTLS certificate) before the first
     // viewer does. A failure here only costs that viewer the time; the first offer reports any real problem.
     app.addHook('onListen', async () => {

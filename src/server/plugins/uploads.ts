@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../../config/schema.js';
-import type { GstLoader } from '../../sessions/gst-api.js';
+import type { GstLoader } from '../../gst/loader.js';
 import { UploadService } from '../../uploads/upload-service.js';
 
 /** How often the retention policy runs besides after each upload (age limits need a clock, not a request). */

@@ -1,11 +1,10 @@
 import websocket from '@fastify/websocket';
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import { AppError, isAppError } from '../../errors.js';
 import { parseAudioChunk, slices } from '../../live-audio/audio-chunk.js';
 import { OggOpusReader } from '../../live-audio/ogg-opus.js';
 import type { Session } from '../../sessions/session.js';
-import { parseRequest } from '../validate.js';
+import { liveControlMessage, sessionRouteSchema, type SessionIdParams } from '../schemas.js';
 
 /**
  * Live audio for sessions offered with audio_source "push" (a TTS or LLM voice front end):
@@ -19,14 +18,10 @@ import { parseRequest } from '../validate.js';
  * session ends.
  */
 
-const sessionParams = z.object({ id: z.string().min(1).max(128) });
-const controlMessage = z.object({ type: z.literal('interrupt') });
-
 export default async function liveAudioRoutes(app: FastifyInstance) {
   await app.register(websocket, { options: { maxPayload: app.appConfig.liveAudio.maxMessageBytes } });
 
-  const pushSession = (params: unknown): Session => {
-    const { id } = parseRequest(sessionParams, params, 'path parameters');
+  const pushSession = ({ id }: SessionIdParams): Session => {
     const session = app.sessions.get(id);
     if (session.audioSource !== 'push') {
       const from = session.audioSource === 'mic' ? 'the microphone' : 'a file';
@@ -37,18 +32,19 @@ export default async function liveAudioRoutes(app: FastifyInstance) {
     return session;
   };
 
-  app.post('/webrtc/sessions/:id/interrupt', async (request) => {
+  app.post<{ Params: SessionIdParams }>('/webrtc/sessions/:id/interrupt', { schema: sessionRouteSchema }, async (request) => {
     const session = pushSession(request.params);
     session.interrupt();
     return { session_id: session.id, interrupted: true };
   });
 
-  app.get(
+  app.get<{ Params: SessionIdParams }>(
     '/webrtc/sessions/:id/audio',
     {
       websocket: true,
-      // Refusals happen before the upgrade, as ordinary HTTP answers in the one error shape.
-      preValidation: async (request) => {
+      schema: sessionRouteSchema,
+      // Refusals happen before the upgrade (after the params are validated), as ordinary HTTP answers.
+      preHandler: async (request) => {
         pushSession(request.params);
       },
     },
@@ -71,7 +67,7 @@ export default async function liveAudioRoutes(app: FastifyInstance) {
       socket.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
         try {
           if (!isBinary) {
-            const parsed = controlMessage.safeParse(safeJson(data.toString()));
+            const parsed = liveControlMessage.safeParse(safeJson(data.toString()));
             if (!parsed.success) throw new AppError('LIVE_AUDIO_INVALID', 'text messages must be {"type":"interrupt"}; audio goes in binary messages');
             session.interrupt();
             ogg.reset(); // the rest of an interrupted Ogg stream is not wanted either

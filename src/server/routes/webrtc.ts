@@ -1,12 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
-import { parseRequest } from '../validate.js';
-
-const sessionParams = z.object({ id: z.string().min(1).max(128) });
+import { offerRouteSchema, sessionRouteSchema, type SessionIdParams } from '../schemas.js';
 
 /** Signalling (POST /webrtc/offer) and the session resources. */
 export default async function webrtcRoutes(app: FastifyInstance) {
-  app.post('/webrtc/offer', async (request, reply) => {
+  app.post('/webrtc/offer', { schema: offerRouteSchema }, async (request, reply) => {
     const started = process.hrtime.bigint();
     const answer = await app.offers.answer(request.body);
     app.metrics.offerAnswerSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
@@ -28,13 +25,13 @@ export default async function webrtcRoutes(app: FastifyInstance) {
     };
   });
 
-  app.get('/webrtc/sessions/:id', async (request) => {
-    const { id } = parseRequest(sessionParams, request.params, 'path parameters');
+  app.get<{ Params: SessionIdParams }>('/webrtc/sessions/:id', { schema: sessionRouteSchema }, async (request) => {
+    const { id } = request.params;
     return app.sessions.get(id).detail();
   });
 
-  app.delete('/webrtc/sessions/:id', async (request, reply) => {
-    const { id } = parseRequest(sessionParams, request.params, 'path parameters');
+  app.delete<{ Params: SessionIdParams }>('/webrtc/sessions/:id', { schema: sessionRouteSchema }, async (request, reply) => {
+    const { id } = request.params;
     const session = app.sessions.get(id);
     await app.sessions.delete(id);
     return reply.status(200).send({ session_id: id, state: session.state, close_reason: session.snapshot().close_reason });

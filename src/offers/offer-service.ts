@@ -2,14 +2,14 @@ import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import type { ServerConfig, VideoCodec } from '../config/schema.js';
 import { AppError } from '../errors.js';
-import type { GstLoader } from './gst-api.js';
+import type { GstLoader } from '../gst/loader.js';
 import { resolveMediaPath, type MediaPolicy } from './media-paths.js';
 import { offerPayloadSchema, offerSendsAudio, resolveAudioSource, resolveOfferParams, type ParamWarning, type SessionParams } from './offer-params.js';
-import { renderTemplate, type PipelineCatalog, type PipelineTemplate } from './pipeline-template.js';
+import { renderTemplate, type PipelineCatalog, type PipelineTemplate } from '../pipelines/pipeline-template.js';
 import { parseOffer, selectCodecs } from './sdp-offer.js';
-import type { SessionManager } from './session-manager.js';
-import type { AudioSource } from './session.js';
-import { selectTemplates, type TemplateSelection } from './template-selection.js';
+import type { SessionManager } from '../sessions/session-manager.js';
+import type { AudioSource } from '../sessions/session.js';
+import { selectTemplates, type TemplateSelection } from '../pipelines/template-selection.js';
 import type { DittoWorkerPool } from '../workers/worker-pool.js';
 
 /**

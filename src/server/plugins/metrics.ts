@@ -1,8 +1,26 @@
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SessionManager } from '../sessions/session-manager.js';
-import { FAILURE_REASONS } from '../sessions/session.js';
-import type { WorkerState } from '../workers/pool-client.js';
-import type { DittoWorkerPool } from '../workers/worker-pool.js';
+import type { SessionManager } from '../../sessions/session-manager.js';
+import { FAILURE_REASONS } from '../../sessions/session.js';
+import type { WorkerState } from '../../workers/pool-client.js';
+import type { DittoWorkerPool } from '../../workers/worker-pool.js';
+
+/**
+ * Prometheus metrics: decorates the app with `metrics` (its own registry, counters the routes and the error
+ * handler use) and serves GET /metrics. Registered after the sessions plugin, whose manager and worker pool it
+ * watches.
+ */
+export default fp(
+  async function metricsPlugin(app: FastifyInstance) {
+    app.decorate('metrics', createMetrics(app.sessions, app.workers));
+    app.get('/metrics', async (_request, reply) => {
+      const { registry } = app.metrics;
+      return reply.header('Content-Type', registry.contentType).send(await registry.metrics());
+    });
+  },
+  { name: 'metrics', dependencies: ['sessions'] },
+);
 
 /** Prometheus metrics of one app instance (own registry, so several apps can live in one test process). */
 export interface AppMetrics {

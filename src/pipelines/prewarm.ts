@@ -1,5 +1,5 @@
 import type { PipelineTemplate } from './pipeline-template.js';
-import type { GstApi } from './gst-api.js';
+import type { GstApi } from '../gst/loader.js';
 
 /** webrtcbin builds these per transport; dtlsdec's first instance creates the process's DTLS certificate. */
 const TRANSPORT_FACTORIES = ['dtlsdec', 'dtlsenc', 'nicesrc', 'nicesink', 'rtpbin'];
