@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import { iceConfigSchema } from '../ice/config.js';
 import { packageRoot } from './package-root.js';
 
 /**
@@ -177,20 +178,12 @@ export const configSchema = z.object({
         .number()
         .int()
         .min(500)
-        .default(5000)
-        .describe('a connected viewer that sends no RTCP receiver report this long is gone'),
+        .default(20000)
+        .describe('a connected viewer that sends no RTCP this long is gone: at least 3 of RFC 3550 receivers\' randomised intervals (up to 6.2 s each); offers with b=RR get a limit sized to their interval'),
     })
     .prefault({}),
-  ice: z
-    .object({
-      stunServer: z.string().default('').describe('stun://host:port, empty for host candidates only'),
-      turnServers: z.array(z.string().min(1)).default([]).describe('turn://user:pass@host:port entries'),
-      localAddresses: z
-        .array(z.string().min(1))
-        .default([])
-        .describe('restrict ICE to these local addresses (tests: 127.0.0.1); empty = all'),
-    })
-    .prefault({}),
+  // STUN/TURN servers, TURN REST credentials, port range, public address, ICE-TCP (src/ice/config.ts)
+  ice: iceConfigSchema.prefault({}),
   element: z
     .object({
       frameScale: z

@@ -8,6 +8,8 @@ import type {
   WebRtcIceGatheringState,
 } from '../gst/types.js';
 import { AppError } from '../errors.js';
+import { rtcpSilenceLimitMs } from '../ice/liveness.js';
+import { SessionIce, type PatchResult } from '../ice/session-ice.js';
 import { gstErrorCode, type GstApi } from '../gst/loader.js';
 import type { Logger } from '../logger.js';
 import type { SessionParams } from '../offers/offer-params.js';
@@ -72,6 +74,8 @@ export type AudioSource = 'file' | 'push' | 'mic';
 export interface SessionContext {
   gst: GstApi;
   ice: IceConfig;
+  /** 1:1 NAT: the public address announced in place of host candidates (src/ice/announce.ts). */
+  publicAddress?: string;
   timeouts: SessionTimeouts;
   logger: Logger;
 }
@@ -123,6 +127,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private webrtc: WebRtcBin | null = null;
   private watchdog: ConnectionWatchdog | null = null;
   private live: LiveInput | null = null;
+  private iceControl: SessionIce | null = null;
   private readonly telemetry: SessionTelemetry;
   private eosTimer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
@@ -185,6 +190,22 @@ export class Session extends EventEmitter<SessionEvents> {
     this.live?.interrupt();
   }
 
+  /**
+   * Trickle ICE and ICE restart (an RFC 8840 sdpfrag, as WHEP PATCH carries it): see SessionIce.patch.
+   * AppError SESSION_NOT_FOUND once the session has ended, INVALID_SDP for a bad fragment.
+   */
+  patchIce(body: string): PatchResult {
+    if (this.closing || !this.iceControl || this.stateValue === 'starting') {
+      throw new AppError('SESSION_NOT_FOUND', `session ${this.id} is ${this.closing ? 'closed' : 'still starting'}`, { details: { session_id: this.id } });
+    }
+    return this.iceControl.patch(body);
+  }
+
+  /** The ICE session's entity tag (changes with every restart). */
+  get iceEtag(): string {
+    return this.iceControl?.etag ?? '"ice-none"';
+  }
+
   get state(): SessionState {
     return this.stateValue;
   }
@@ -209,7 +230,11 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.audioSource === 'push') this.live = new LiveInput(pipeline, this.log);
     const webrtc = pipeline.webrtc('webrtc', this.ctx.ice);
     this.webrtc = webrtc;
-    this.watchdog = new ConnectionWatchdog(webrtc, this.ctx.timeouts, {
+    this.iceControl = new SessionIce(webrtc, this.spec.offerSdp, this.ctx.publicAddress ?? '', this.log);
+    // Sized to the RTCP interval the offer negotiated; an offer without RTCP leaves it to ICE and DTLS.
+    const rtcpLimit = rtcpSilenceLimitMs(this.spec.offerSdp, this.ctx.timeouts.rtcpSilenceTimeoutMs);
+    if (rtcpLimit !== this.ctx.timeouts.rtcpSilenceTimeoutMs) this.log.info({ rtcp_silence_limit_ms: rtcpLimit }, 'RTCP silence limit from the offer');
+    this.watchdog = new ConnectionWatchdog(webrtc, { ...this.ctx.timeouts, rtcpSilenceTimeoutMs: rtcpLimit ?? Infinity }, {
       state: (next) => this.setState(next),
       dead: (reason, detail) => void this.close(reason, detail),
     }, this.log);
@@ -223,7 +248,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.assertOpen();
     this.setState('answered');
     this.watchdog.armConnectTimeout();
-    return answer;
+    return this.iceControl.answered(answer);
   }
 
   private assertOpen(): void {
@@ -328,6 +353,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.eosTimer) clearTimeout(this.eosTimer);
     this.eosTimer = null;
     this.watchdog?.stop();
+    this.iceControl?.stop();
     this.live?.stop();
     const level = FAILURE_REASONS.has(reason) ? 'warn' : 'info';
     this.log[level]({ reason, detail, age_s: (Date.now() - this.createdAt) / 1000 }, 'closing session');
