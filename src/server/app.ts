@@ -1,3 +1,7 @@
+import { authPlugin } from '../auth/index.js';
+import { IceServers } from '../ice/ice-servers.js';
+import { iceRoutes } from '../ice/routes.js';
+import { whepRoutes } from '../whep/routes.js';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { ServerConfig } from '../config/schema.js';
 import { createGstLoader, type GstLoader } from '../gst/loader.js';
@@ -45,10 +49,14 @@ export async function buildApp(config: ServerConfig, deps: AppDeps = {}): Promis
 
   await app.register(errorHandling);
   await app.register(sessionsPlugin, { config, catalog, loadGst });
+  await app.register(authPlugin, { ...config.auth, sessions: app.sessions });
   await app.register(statusRoutes, { loadGstVersion: async () => (await loadGst()).gstVersion() });
   await app.register(metricsPlugin);
   await app.register(uploadsPlugin, { config, loadGst });
   await app.register(webrtcRoutes);
+  const iceServers = new IceServers(config.ice);
+  await app.register(iceRoutes(iceServers));
+  await app.register(whepRoutes(config, iceServers));
   await app.register(uploadRoutes);
   await app.register(liveAudioRoutes);
   await app.register(demoRoutes);
