@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { iceConfigSchema } from '../ice/config.js';
+import { whepPresetsSchema } from '../whep/presets.js';
 import { packageRoot } from './package-root.js';
 
 /**
@@ -244,6 +245,13 @@ export const configSchema = z.object({
     .prefault({}),
   // STUN/TURN servers, TURN REST credentials, port range, public address, ICE-TCP (src/ice/config.ts)
   ice: iceConfigSchema.prefault({}),
+  whep: z
+    .object({
+      presets: whepPresetsSchema
+        .default(['sample:source_path=portrait.jpg;audio_path=speech.wav'])
+        .describe('avatars for POST /whep/:avatar, each "name:source_path=…;audio_path=…;audio_source=…;frame_scale=…" (offer payload fields)'),
+    })
+    .prefault({}),
   element: z
     .object({
       frameScale: z
