@@ -9,14 +9,15 @@ import { presetMap } from './presets.js';
 
 /**
  * WHEP (draft-ietf-wish-whep; resource rules as in RFC 9725):
- *   OPTIONS /whep/:avatar                  ICE servers as Link headers, before the offer
  *   POST    /whep/:avatar  application/sdp  201 Created + the SDP answer, Location of the session resource,
  *                                          ETag, Link rel="ice-server" (TURN credentials of its own)
  *   PATCH   <resource>     trickle-ice-sdpfrag  204 (trickle) / 200 + sdpfrag (ICE restart, new ETag)
  *   DELETE  <resource>                     200, the session ends
  * :avatar names a preset (portrait, audio source, tuning) from whep.presets. A WHEP client knows nothing of
  * this server's session tokens: the resource URL carries the session's token, so the URL itself is the
- * capability (POST may still need an API key as bearer, as every session-creating route does).
+ * capability (POST may still need an API key as bearer, as every session-creating route does). ICE servers
+ * come as Link headers of the 201 (RFC 9725 §4.6; OPTIONS is CORS preflight here) and, for clients that want
+ * them before their offer, from GET /webrtc/ice-servers.
  */
 
 const avatarParams = z.object({ avatar: z.string().min(1).max(64) });
@@ -54,12 +55,6 @@ export function whepRoutes(config: ServerConfig, iceServers: IceServers) {
     const resourceSchema = { params: zodSchema(resourceParams, 'path parameters') };
     // The resource URL holds a secret: keep it out of the request log (the handlers log the session id).
     const quiet = { logLevel: 'warn' as const };
-
-    app.options<{ Params: { avatar: string } }>('/whep/:avatar', { schema: avatarSchema }, async (request, reply) => {
-      preset(request);
-      const { iceServers: servers } = iceServers.forClient(`whep-${request.params.avatar}`);
-      return reply.status(204).header('accept-post', 'application/sdp').header('link', iceServerLinks(servers)).send();
-    });
 
     app.post<{ Params: { avatar: string }; Body: string }>(
       '/whep/:avatar',

@@ -56,12 +56,6 @@ export class WhepClient {
     private readonly headers: Record<string, string>,
   ) {}
 
-  /** OPTIONS on the endpoint: the ICE servers before creating the offer (RFC 9725 §4.4). */
-  static async iceServers(endpoint: string, bearer?: string): Promise<WhepIceServer[]> {
-    const res = await fetch(endpoint, { method: 'OPTIONS', headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
-    return parseIceServerLinks(res.headers.get('link'));
-  }
-
   static async connect(endpoint: string, offer: string, bearer?: string): Promise<WhepClient> {
     const headers: Record<string, string> = bearer ? { authorization: `Bearer ${bearer}` } : {};
     const res = await fetch(endpoint, { method: 'POST', headers: { ...headers, 'content-type': 'application/sdp' }, body: offer });
