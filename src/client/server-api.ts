@@ -1,6 +1,7 @@
 import { openAsBlob } from 'node:fs';
 import { basename } from 'node:path';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../errors.js';
+import type { ClientIceServer } from '../ice/ice-servers.js';
 
 /**
  * The HTTP side of the client: POST /upload, POST /webrtc/offer, GET and DELETE /webrtc/sessions/:id. A
@@ -60,6 +61,17 @@ export class ServerApi {
 
   async offer(body: Record<string, unknown>): Promise<OfferAnswer> {
     return (await this.request('POST', '/webrtc/offer', JSON.stringify(body), 'application/json')) as OfferAnswer;
+  }
+
+  /** STUN/TURN servers with credentials of our own (GET /webrtc/ice-servers); [] from a server without the route. */
+  async iceServers(): Promise<ClientIceServer[]> {
+    try {
+      const r = (await this.request('GET', '/webrtc/ice-servers')) as { iceServers?: ClientIceServer[] } | null;
+      return Array.isArray(r?.iceServers) ? r.iceServers : [];
+    } catch (e) {
+      if (serverErrorDetails(e)?.http_status === 404) return [];
+      throw e;
+    }
   }
 
   /** The session's detail, or null once the server no longer has it. */

@@ -98,3 +98,25 @@ export function iceServerLinks(servers: readonly ClientIceServer[]): string[] {
     }),
   );
 }
+
+/**
+ * A client's side of the same servers: RTCIceServer entries (from GET /webrtc/ice-servers or WHEP Link
+ * headers) as webrtcbin takes them. URLs that are not STUN/TURN are skipped; webrtcbin has one STUN server.
+ */
+export function agentIceFromClientServers(servers: readonly ClientIceServer[]): { stunServer?: string; turnServers: string[] } {
+  let stunServer: string | undefined;
+  const turnServers: string[] = [];
+  for (const s of servers) {
+    for (const text of s.urls) {
+      let url: IceUrl;
+      try {
+        url = parseIceUrl(text);
+      } catch {
+        continue;
+      }
+      if (!isTurn(url)) stunServer ??= gstStunUri(url);
+      else if (s.username !== undefined && s.credential !== undefined) turnServers.push(gstTurnUri(url, s.username, s.credential));
+    }
+  }
+  return { ...(stunServer ? { stunServer } : {}), turnServers };
+}

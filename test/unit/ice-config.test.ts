@@ -90,3 +90,15 @@ t.test('announced public address replaces host candidates only', async (t) => {
   t.match(out, /typ relay raddr 10\.0\.0\.5/);
   t.equal(announceSdp(sdp, ''), sdp, 'no public address: unchanged');
 });
+
+t.test("a client's RTCIceServer list as webrtcbin takes it", async (t) => {
+  const { agentIceFromClientServers } = await import('../../src/ice/ice-servers.js');
+  t.same(
+    agentIceFromClientServers([
+      { urls: ['stun:s.example:3478', 'stun:t.example'] },
+      { urls: ['turn:r.example:3478?transport=udp', 'turns:r.example:5349?transport=tcp', 'https://nope'], username: '9:u', credential: 'p/w=' },
+      { urls: ['turn:nocreds.example'] },
+    ]),
+    { stunServer: 'stun://s.example:3478', turnServers: ['turn://9%3Au:p%2Fw%3D@r.example:3478?transport=udp', 'turns://9%3Au:p%2Fw%3D@r.example:5349?transport=tcp'] },
+  );
+});
