@@ -6,11 +6,12 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ChromiumBrowser, chromiumAvailable } from '../helpers/chromium.js';
 import { offerPayload, ROOT, testServer, type TestServer } from '../helpers/server-app.js';
+import { wavS16Mono16k } from '../helpers/media-files.js';
 import { WhepClient } from '../helpers/whep-client.js';
 
 if (!chromiumAvailable()) {
@@ -20,28 +21,12 @@ if (!chromiumAvailable()) {
 
 const RUN_S = 60;
 
-/** seconds of 16 kHz mono speech-band tones (the sample speech is 12 s: sessions end with their audio). */
-function writeWav(path: string, seconds: number): void {
-  const n = seconds * 16000;
-  const buf = Buffer.alloc(44 + n * 2);
-  buf.write('RIFF', 0);
-  buf.writeUInt32LE(36 + n * 2, 4);
-  buf.write('WAVEfmt ', 8);
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20);
-  buf.writeUInt16LE(1, 22);
-  buf.writeUInt32LE(16000, 24);
-  buf.writeUInt32LE(32000, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write('data', 36);
-  buf.writeUInt32LE(n * 2, 40);
-  for (let i = 0; i < n; i++) {
-    const s = i / 16000;
-    const v = Math.sin(2 * Math.PI * (180 + 60 * Math.sin(s * 3)) * s) * (0.5 + 0.5 * Math.sin(s * 5)) * 8000;
-    buf.writeInt16LE(Math.round(v), 44 + i * 2);
-  }
-  writeFileSync(path, buf);
+/** The sample speech (12 s) looped to `seconds`: a session ends with its audio. */
+function writeLongSpeech(path: string, seconds: number): void {
+  const pcm = readFileSync(join(ROOT, 'src', 'server', 'demo', 'media', 'speech.wav')).subarray(44);
+  const out = Buffer.alloc(seconds * 32000);
+  for (let o = 0; o < out.length; o += pcm.length) pcm.copy(out, o, 0, Math.min(pcm.length, out.length - o));
+  writeFileSync(path, wavS16Mono16k(out));
 }
 
 let server: TestServer;
@@ -51,7 +36,7 @@ let base: string;
 t.before(async () => {
   server = await testServer({ DITTO_WHEP_PRESETS: 'long:source_path=portrait.jpg;audio_path=long.wav;frame_scale=0.5' });
   t.equal(server.config.sessions.rtcpSilenceTimeoutMs, 20000, 'the default RTCP silence limit, as shipped');
-  writeWav(join(server.mediaDir, 'long.wav'), RUN_S + 15);
+  writeLongSpeech(join(server.mediaDir, 'long.wav'), RUN_S + 15);
   await server.app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(server.app.server.address() as AddressInfo).port}`;
   browser = await ChromiumBrowser.launch();
