@@ -73,8 +73,8 @@ export default async function demoRoutes(app: FastifyInstance) {
         audio_extensions: config.media.audioExtensions,
         image_extensions: config.media.imageExtensions,
       },
-      // the page asks GET /webrtc/ice-servers for fresh TURN credentials before each session; these are a fallback
-      iceServers: iceServers.forClient('demo').iceServers,
+      // STUN only: the page asks GET /webrtc/ice-servers for TURN credentials of its own before each session
+      iceServers: iceServers.forClient('demo').iceServers.filter((s) => s.username === undefined),
     };
   });
 }
