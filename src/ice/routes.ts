@@ -24,7 +24,7 @@ export function checkIfMatch(ifMatch: string | string[] | undefined, etag: strin
 /**
  * ICE for the JSON API's clients:
  *  - GET /webrtc/ice-servers: STUN/TURN servers with TURN credentials of their own (RTCConfiguration.iceServers),
- *    for a client to use before it creates its offer;
+ *    for a client to use before it creates its offer (an API key as bearer when API keys are configured);
  *  - PATCH /webrtc/sessions/:id (application/trickle-ice-sdpfrag, the session token as bearer): the client's
  *    trickled candidates (answers 200 with the server's late candidates, or 204), or an ICE restart (200 with
  *    the server's new credentials and candidates). The ETag names the ICE session.
@@ -33,7 +33,8 @@ export function iceRoutes(iceServers: IceServers) {
   return async function (app: FastifyInstance) {
     acceptSdpBodies(app, [SDPFRAG_TYPE]);
 
-    app.get('/webrtc/ice-servers', async (_request, reply) => {
+    // TURN credentials are relay capacity: whoever may create sessions may have them (open without API keys).
+    app.get('/webrtc/ice-servers', { preHandler: app.auth.requireApiKey }, async (_request, reply) => {
       const list = iceServers.forClient(`client-${randomUUID().slice(0, 8)}`);
       void reply.header('cache-control', 'no-store');
       return { iceServers: list.iceServers, expires_at: list.expiresAt === null ? null : new Date(list.expiresAt).toISOString() };

@@ -75,6 +75,22 @@ t.test('relay only: Chromium decodes video and audio over a TURN relay pair', as
   t.match(turn.log(), /ALLOCATE/i, 'coturn saw the allocations');
 });
 
+t.test('TURN over TCP: the relay pair runs on TCP to coturn', async (t) => {
+  const { server, base } = await serverWith(SECRET);
+  t.teardown(() => server.cleanup());
+  const { iceServers } = (await (await fetch(`${base}/webrtc/ice-servers`)).json()) as { iceServers: { urls: string[]; username: string; credential: string }[] };
+  const tcp = [{ ...iceServers[0]!, urls: [turn.tcpUrl] }];
+  const rx = await browser.newReceiver({ rtcConfiguration: { iceServers: tcp, iceTransportPolicy: 'relay' } });
+  t.teardown(() => rx.close());
+  const offer = await rx.createOffer({ gatheringTimeoutMs: 8000 });
+  const res = await fetch(`${base}/webrtc/offer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(offerPayload(offer)) });
+  t.equal(res.status, 200);
+  await rx.acceptAnswer(((await res.json()) as { sdp: string }).sdp);
+  await rx.waitFor((s) => (s.video?.framesDecoded ?? 0) >= 25, { timeoutMs: 20_000 });
+  const pair = await rx.selectedPair();
+  t.match(pair, { local: { candidateType: 'relay', relayProtocol: 'tcp' } }, `relayed over TCP (${JSON.stringify(pair?.local)})`);
+});
+
 t.test('a wrong TURN secret fails clearly and quickly, not with a hang', async (t) => {
   const { server, base } = await serverWith('not-the-secret');
   t.teardown(() => server.cleanup());

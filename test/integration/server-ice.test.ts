@@ -39,6 +39,16 @@ t.test('GET /webrtc/ice-servers: nothing by default; STUN and TURN with minted c
   t.match(body.iceServers[1], { urls: ['turn:turn.example.net:3478?transport=tcp'], username: /^\d+:client-/, credential: /^[A-Za-z0-9+/]+=*$/ });
 });
 
+t.test('with API keys configured, TURN credentials need one', async (t) => {
+  const key = 'k'.repeat(32);
+  const s = await testServer({ DITTO_AUTH_API_KEYS: key, DITTO_ICE_SERVERS: 'turn:turn.example.net', DITTO_ICE_TURN_SECRET: 'k', DITTO_ICE_SERVER_USES_TURN: 'false' });
+  t.teardown(() => s.cleanup());
+  t.equal((await s.app.inject('/webrtc/ice-servers')).statusCode, 401);
+  const ok = await s.app.inject({ url: '/webrtc/ice-servers', headers: { authorization: `Bearer ${key}` } });
+  t.equal(ok.statusCode, 200);
+  t.equal(ok.json().iceServers.length, 1);
+});
+
 t.test('PATCH /webrtc/sessions/:id: sdpfrag from the owner only', async (t) => {
   const s = await testServer();
   t.teardown(() => s.cleanup());
