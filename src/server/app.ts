@@ -1,11 +1,11 @@
-import { authPlugin } from '../auth/index.js';
-import { IceServers } from '../ice/ice-servers.js';
-import { iceRoutes } from '../ice/routes.js';
-import { whepRoutes } from '../whep/routes.js';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { authPlugin } from '../auth/index.js';
 import type { ServerConfig } from '../config/schema.js';
 import { createGstLoader, type GstLoader } from '../gst/loader.js';
+import { IceServers } from '../ice/ice-servers.js';
+import { iceRoutes } from '../ice/routes.js';
 import { loadPipelineCatalog, type PipelineCatalog } from '../pipelines/pipeline-template.js';
+import { whepRoutes } from '../whep/routes.js';
 import errorHandling from './plugins/error-handling.js';
 import metricsPlugin from './plugins/metrics.js';
 import sessionsPlugin from './plugins/sessions.js';
