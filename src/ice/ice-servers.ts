@@ -1,5 +1,6 @@
 import type { IceSettings } from './config.js';
 import { gstStunUri, gstTurnUri, iceUrlString, isTurn, parseIceUrl, type IceUrl } from './ice-url.js';
+import { probeTurn, type TurnProbeResult } from './turn-probe.js';
 import { mintTurnCredentials } from './turn-rest.js';
 
 /**
@@ -54,6 +55,13 @@ export class IceServers {
     const s = this.settings;
     if (s.turnSecret) return mintTurnCredentials(s.turnSecret, user, s.turnCredentialTtlS, this.now());
     return { username: s.turnUsername, credential: s.turnPassword, expiresAt: null };
+  }
+
+  /** One TURN Allocate per configured TURN server with the server's kind of credentials (turn-probe.ts). */
+  async probeTurn(timeoutMs = 3000): Promise<{ url: string; result: TurnProbeResult }[]> {
+    const creds = this.credentials('probe');
+    if (!creds) return [];
+    return Promise.all(this.turn.map(async (u) => ({ url: iceUrlString(u), result: await probeTurn(u, creds.username, creds.credential, timeoutMs) })));
   }
 
   /** The servers for a client, with credentials of its own. */

@@ -33,6 +33,16 @@ export function iceRoutes(iceServers: IceServers) {
   return async function (app: FastifyInstance) {
     acceptSdpBodies(app, [SDPFRAG_TYPE]);
 
+    // A wrong TURN secret or an unreachable TURN server: say so once, at start, not through stuck viewers.
+    app.addHook('onListen', async () => {
+      void iceServers.probeTurn().then((results) => {
+        for (const { url, result } of results) {
+          if (result.ok) app.log.info({ turn: url, relayed: result.relayed }, 'TURN server allocates relays with our credentials');
+          else app.log.error({ turn: url, status: result.status, reason: result.reason }, `TURN server ${url} refused a relay${result.status === 401 ? ': wrong credentials (ice.turnSecret must be coturn\'s static-auth-secret)' : ''}: ${result.reason}`);
+        }
+      });
+    });
+
     // TURN credentials are relay capacity: whoever may create sessions may have them (open without API keys).
     app.get('/webrtc/ice-servers', { preHandler: app.auth.requireApiKey }, async (_request, reply) => {
       const list = iceServers.forClient(`client-${randomUUID().slice(0, 8)}`);
