@@ -8,6 +8,8 @@ import type {
   WebRtcIceGatheringState,
 } from '../gst/types.js';
 import { AppError } from '../errors.js';
+import { rtcpSilenceLimitMs } from '../ice/liveness.js';
+import { SessionIce, type PatchResult } from '../ice/session-ice.js';
 import { gstErrorCode, type GstApi } from '../gst/loader.js';
 import type { Logger } from '../logger.js';
 import type { SessionParams } from '../offers/offer-params.js';
@@ -77,6 +79,8 @@ export type AudioSource = 'file' | 'push' | 'mic';
 export interface SessionContext {
   gst: GstApi;
   ice: IceConfig;
+  /** 1:1 NAT: the public address announced in place of host candidates (src/ice/announce.ts). */
+  publicAddress?: string;
   timeouts: SessionTimeouts;
   logger: Logger;
   /** Adaptive video bitrate bounds; null = the template's fixed rate. */
@@ -138,6 +142,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private playing = false;
   private live: LiveInput | null = null;
   private abr: AdaptiveBitrate | null = null;
+  private iceControl: SessionIce | null = null;
   private readonly telemetry: SessionTelemetry;
   private eosTimer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
@@ -200,6 +205,22 @@ export class Session extends EventEmitter<SessionEvents> {
     this.live?.interrupt();
   }
 
+  /**
+   * Trickle ICE and ICE restart (an RFC 8840 sdpfrag, as WHEP PATCH carries it): see SessionIce.patch.
+   * AppError SESSION_NOT_FOUND once the session has ended, INVALID_SDP for a bad fragment.
+   */
+  patchIce(body: string): PatchResult {
+    if (this.closing || !this.iceControl || this.stateValue === 'starting') {
+      throw new AppError('SESSION_NOT_FOUND', `session ${this.id} is ${this.closing ? 'closed' : 'still starting'}`, { details: { session_id: this.id } });
+    }
+    return this.iceControl.patch(body);
+  }
+
+  /** The ICE session's entity tag (changes with every restart). */
+  get iceEtag(): string {
+    return this.iceControl?.etag ?? '"ice-none"';
+  }
+
   get state(): SessionState {
     return this.stateValue;
   }
@@ -229,7 +250,11 @@ export class Session extends EventEmitter<SessionEvents> {
       if (knob) this.abr = new AdaptiveBitrate({ stats: () => webrtc.stats(), knob, ...this.ctx.bitrate, log: this.log });
       else this.log.warn({ pipeline: this.spec.pipelineName }, `adaptive bitrate off: no video encoder "${VIDEO_ENCODER}" with a known bitrate property in the template`);
     }
-    this.watchdog = new ConnectionWatchdog(webrtc, this.ctx.timeouts, {
+    this.iceControl = new SessionIce(webrtc, this.spec.offerSdp, this.ctx.publicAddress ?? '', this.log);
+    // Sized to the RTCP interval the offer negotiated; an offer without RTCP leaves it to ICE and DTLS.
+    const rtcpLimit = rtcpSilenceLimitMs(this.spec.offerSdp, this.ctx.timeouts.rtcpSilenceTimeoutMs);
+    if (rtcpLimit !== this.ctx.timeouts.rtcpSilenceTimeoutMs) this.log.info({ rtcp_silence_limit_ms: rtcpLimit }, 'RTCP silence limit from the offer');
+    this.watchdog = new ConnectionWatchdog(webrtc, { ...this.ctx.timeouts, rtcpSilenceTimeoutMs: rtcpLimit ?? Infinity }, {
       state: (next) => this.setState(next),
       dead: (reason, detail) => void this.close(reason, detail),
     }, this.log);
@@ -248,7 +273,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.assertOpen();
     this.setState('answered');
     this.watchdog.armConnectTimeout();
-    return answer;
+    return this.iceControl.answered(answer);
   }
 
   private assertOpen(): void {
@@ -364,6 +389,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.eosTimer = null;
     this.watchdog?.stop();
     this.abr?.stop();
+    this.iceControl?.stop();
     this.live?.stop();
     const level = FAILURE_REASONS.has(reason) ? 'warn' : 'info';
     this.log[level]({ reason, detail, age_s: (Date.now() - this.createdAt) / 1000 }, 'closing session');
