@@ -14,8 +14,8 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <sstream>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -29,6 +29,7 @@
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
+#include "ditto-frontal-face-detector.h"
 #ifndef DITTO_LANDMARK_MODEL
 #define DITTO_LANDMARK_MODEL "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
 #endif
@@ -207,17 +208,18 @@ to_dlib (const cv::Mat & gray, dlib::array2d < unsigned char >&img)
     memcpy (&img[y][0], gray.ptr < unsigned char >(y), gray.cols);
 }
 
-/* Called with dlib_lock held. Building the detector and reading the model
- * take about a second each: they run side by side. */
+/* Called with dlib_lock held. */
 void
 dlib_init (void)
 {
   std::string path = ditto_face_landmark_model ();
   if (dl.ready && dl.model_path == path)
     return;
-  std::thread detector;
-  if (!dl.ready)
-    detector = std::thread ([]() { dl.detector = dlib::get_frontal_face_detector (); });
+  if (!dl.ready) {
+    std::istringstream in (std::string ((const char *) kFrontalFaceDetector,
+            sizeof kFrontalFaceDetector));
+    dlib::deserialize (dl.detector, in);
+  }
   dl.ready = true;
   dl.model_path = path;
   dl.have_model = false;
@@ -237,8 +239,6 @@ dlib_init (void)
       dl.model_error = e.what ();
     }
   }
-  if (detector.joinable ())
-    detector.join ();
 }
 
 /* A face candidate in full-image coordinates: its box and, when it was
