@@ -57,6 +57,7 @@ feed_available (GstDittoTalkingHead * self)
       g_clear_error (&err);
       g_mutex_lock (&self->lock);
       self->fatal = TRUE;
+      g_cond_broadcast (&self->cond);
       return GST_FLOW_ERROR;
     }
 
@@ -66,11 +67,8 @@ feed_available (GstDittoTalkingHead * self)
 
     if (self->session_mode == GST_DITTO_MODE_OFFLINE && !self->eos_received) {
       gint epoch = self->sleep_epoch;
-      gdouble sleep;
+      gdouble sleep = self->chunk_sleep;
       gint64 end;
-      GST_OBJECT_LOCK (self);
-      sleep = self->chunk_sleep;
-      GST_OBJECT_UNLOCK (self);
       end = g_get_monotonic_time () + (gint64) (sleep * G_USEC_PER_SEC);
       while (sleep > 0 && !self->flushing && !self->fatal
           && epoch == self->sleep_epoch
@@ -84,6 +82,106 @@ feed_available (GstDittoTalkingHead * self)
   return GST_FLOW_OK;
 }
 
+/* Timestamps that differ from the sample count by less than this are
+ * jitter (GstAudioBaseSink's default alignment threshold). */
+#define ALIGNMENT_THRESHOLD (40 * GST_MSECOND)
+
+static GstClockTime
+samples_duration (guint64 n)
+{
+  return gst_util_uint64_scale (n, GST_SECOND, DITTO_SAMPLE_RATE);
+}
+
+/* Called with the lock: input of n samples starting at running time rt
+ * (NONE: untimed) arrives. Returns the samples of silence a forward
+ * discontinuity (a gap in the timestamps) leaves before it; *timed says
+ * whether the input's timestamps follow its sample count, so that it can be
+ * placed by running time. Timestamps running slower than the data (a
+ * producer pushing faster than real time with do-timestamp) are not: such
+ * input is queued in arrival order. */
+static guint64
+input_advance (GstDittoTalkingHead * self, GstClockTime rt, guint64 n,
+    gboolean * timed)
+{
+  guint64 gap = 0;
+
+  *timed = GST_CLOCK_TIME_IS_VALID (rt);
+  if (!*timed) {
+    self->in_next_rt = GST_CLOCK_TIME_NONE;
+    return 0;
+  }
+  if (GST_CLOCK_TIME_IS_VALID (self->in_next_rt)) {
+    if (rt > self->in_next_rt + ALIGNMENT_THRESHOLD) {
+      gap = gst_util_uint64_scale_round (rt - self->in_next_rt,
+          DITTO_SAMPLE_RATE, GST_SECOND);
+    } else if (rt + ALIGNMENT_THRESHOLD < self->in_next_rt) {
+      *timed = FALSE;
+      rt = self->in_next_rt;    /* keep counting on from the data */
+    } else {
+      rt = self->in_next_rt;    /* jitter: the sample count is exact */
+    }
+  }
+  self->in_next_rt = rt + samples_duration (n);
+  return gap;
+}
+
+/* Called with the lock: the running time of a buffer's first sample, or
+ * NONE when it has none (then it is taken in arrival order). */
+static GstClockTime
+input_running_time (GstDittoTalkingHead * self, GstClockTime pts)
+{
+  if (!GST_CLOCK_TIME_IS_VALID (pts)
+      || self->in_segment.format != GST_FORMAT_TIME)
+    return GST_CLOCK_TIME_NONE;
+  return gst_segment_to_running_time (&self->in_segment, GST_FORMAT_TIME,
+      pts);
+}
+
+/* Called with the lock: offline input goes straight onto the timeline,
+ * after the silence of a gap in its timestamps. samples NULL: n samples of
+ * silence (a GAP event). */
+static void
+offline_place (GstDittoTalkingHead * self, GstClockTime rt,
+    const gfloat * samples, gsize n)
+{
+  gboolean timed;
+  guint64 gap = input_advance (self, rt, n, &timed);
+
+  if (gap > 0) {
+    GST_DEBUG_OBJECT (self, "%" G_GUINT64_FORMAT " samples of silence for a "
+        "gap in the input timestamps", gap);
+    ditto_chunker_append_silence (&self->chunker, gap);
+  }
+  if (samples == NULL)
+    ditto_chunker_append_silence (&self->chunker, n);     /* a GAP event */
+  else if (n > 0)
+    ditto_chunker_append (&self->chunker, samples, n, TRUE);
+}
+
+/* Called with the lock: live input waits in the fifo until the clock
+ * thread places it; fifo_rt (the running time of fifo[0]) lets it place
+ * timed input by running time. */
+static void
+live_queue (GstDittoTalkingHead * self, GstClockTime rt,
+    const gfloat * samples, gsize n)
+{
+  gboolean timed;
+  GstClockTime start = rt;
+  guint64 gap = input_advance (self, rt, n, &timed);
+
+  if (self->fifo->len == 0) {
+    self->fifo_rt = timed ? start : GST_CLOCK_TIME_NONE;
+  } else if (!timed) {
+    self->fifo_rt = GST_CLOCK_TIME_NONE;
+  } else if (gap > 0 && GST_CLOCK_TIME_IS_VALID (self->fifo_rt)) {
+    g_array_set_size (self->fifo, self->fifo->len + gap);      /* zeros */
+  }
+  if (samples == NULL)
+    g_array_set_size (self->fifo, self->fifo->len + n);  /* a GAP event */
+  else if (n > 0)
+    g_array_append_vals (self->fifo, samples, n);
+}
+
 GstFlowReturn
 gst_ditto_talking_head_chain (GstPad * pad, GstObject * parent,
     GstBuffer * buffer)
@@ -93,6 +191,7 @@ gst_ditto_talking_head_chain (GstPad * pad, GstObject * parent,
   GstMapInfo map;
   gfloat *samples;
   gsize n, bps;
+  GstClockTime pts = GST_BUFFER_PTS (buffer), rt;
 
   g_mutex_lock (&self->lock);
   if (self->in_format == GST_AUDIO_FORMAT_UNKNOWN) {
@@ -121,6 +220,7 @@ gst_ditto_talking_head_chain (GstPad * pad, GstObject * parent,
   gst_buffer_unref (buffer);
 
   g_mutex_lock (&self->lock);
+  rt = input_running_time (self, pts);
   if (self->flushing) {
     ret = GST_FLOW_FLUSHING;
   } else if (self->fatal) {
@@ -128,15 +228,18 @@ gst_ditto_talking_head_chain (GstPad * pad, GstObject * parent,
   } else if (self->eos_received) {
     ret = GST_FLOW_EOS;
   } else if (self->session_mode == GST_DITTO_MODE_LIVE) {
-    /* arrival order is what counts; block upstream when far ahead */
+    /* block upstream when far ahead */
     while (self->fifo->len >= LIVE_FIFO_LIMIT && !self->flushing
         && !self->fatal)
       g_cond_wait (&self->cond, &self->lock);
-    g_array_append_vals (self->fifo, samples, n);
+    live_queue (self, rt, samples, n);
     g_cond_broadcast (&self->cond);
     ret = self->flushing ? GST_FLOW_FLUSHING : GST_FLOW_OK;
   } else {
-    ditto_chunker_append (&self->chunker, samples, n, TRUE);
+    if (!GST_CLOCK_TIME_IS_VALID (self->out_origin))
+      self->out_origin = GST_CLOCK_TIME_IS_VALID (pts) ? pts :
+          self->in_segment.start;
+    offline_place (self, rt, samples, n);
     ret = feed_available (self);
   }
   if (ret == GST_FLOW_OK)
@@ -253,6 +356,7 @@ static void
 flush_stop (GstDittoTalkingHead * self, GstEvent * event)
 {
   GstSegment seg;
+  gboolean shutting_down;
 
   if (self->backend)
     self->bclass->reset (self->backend);
@@ -264,22 +368,33 @@ flush_stop (GstDittoTalkingHead * self, GstEvent * event)
   g_queue_init (&self->ready);
   g_array_set_size (self->fifo, 0);
   ditto_chunker_reset (&self->chunker);
+  ditto_clear_serialized_events (self);
+  self->out_origin = GST_CLOCK_TIME_NONE;
   self->next_out_frame = 0;
   self->eos_received = self->eos_sent = FALSE;
   self->live_start = GST_CLOCK_TIME_NONE;
   self->live_base_frame = 0;
   self->live_assign_frame = 0;
+  self->in_next_rt = self->fifo_rt = GST_CLOCK_TIME_NONE;
   self->live_drained = FALSE;
   gst_flow_combiner_reset (self->flow_combiner);
   self->vq.eos_pushed = self->aq.eos_pushed = FALSE;
   self->vq.last_pts = self->aq.last_pts = GST_CLOCK_TIME_NONE;
   self->eos_posted = FALSE;
-  self->flushing = FALSE;
-  self->vq.flushing = self->aq.flushing = FALSE;
+  /* A FLUSH_STOP racing a shutdown (src pads deactivated or being
+   * deactivated) must not bring the element back to life. */
+  shutting_down = !self->vq.active || !self->aq.active;
+  if (!shutting_down) {
+    self->flushing = FALSE;
+    self->vq.flushing = self->aq.flushing = FALSE;
+  }
   g_mutex_unlock (&self->lock);
 
   gst_pad_push_event (self->video_srcpad, gst_event_ref (event));
   gst_pad_push_event (self->audio_srcpad, event);
+
+  if (shutting_down)
+    return;
 
   g_mutex_lock (&self->lock);
   gst_segment_init (&seg, GST_FORMAT_TIME);
@@ -289,14 +404,17 @@ flush_stop (GstDittoTalkingHead * self, GstEvent * event)
     ditto_out_queue_push (self, &self->aq,
         GST_MINI_OBJECT_CAST (gst_event_new_segment (&seg)));
   g_cond_broadcast (&self->cond);
+  /* Under the lock, which deactivation takes before it stops a task: either
+   * it comes after and stops what we start, or we see the pad inactive. */
+  if (self->vq.active)
+    gst_pad_start_task (self->video_srcpad,
+        (GstTaskFunction) gst_ditto_talking_head_src_loop, self->video_srcpad,
+        NULL);
+  if (self->aq.active)
+    gst_pad_start_task (self->audio_srcpad,
+        (GstTaskFunction) gst_ditto_talking_head_src_loop, self->audio_srcpad,
+        NULL);
   g_mutex_unlock (&self->lock);
-
-  gst_pad_start_task (self->video_srcpad,
-      (GstTaskFunction) gst_ditto_talking_head_src_loop, self->video_srcpad,
-      NULL);
-  gst_pad_start_task (self->audio_srcpad,
-      (GstTaskFunction) gst_ditto_talking_head_src_loop, self->audio_srcpad,
-      NULL);
 }
 
 gboolean
@@ -316,10 +434,38 @@ gst_ditto_talking_head_sink_event (GstPad * pad, GstObject * parent,
       return ok;
     }
     case GST_EVENT_STREAM_START:
-    case GST_EVENT_SEGMENT:
-      /* we time the output ourselves from sample counts */
+      /* the src pads start their own streams */
       gst_event_unref (event);
       return TRUE;
+    case GST_EVENT_SEGMENT:{
+      /* Input is placed by running time; the output is timed from sample
+       * counts on our own segment. */
+      const GstSegment *seg;
+      gst_event_parse_segment (event, &seg);
+      g_mutex_lock (&self->lock);
+      gst_segment_copy_into (seg, &self->in_segment);
+      /* Offline, at the start or after a flush (a seek): the output takes
+       * the input's segment (position, rate) and seqnum, and frame 0 the
+       * first sample's timestamp. Live output runs on its own timeline. */
+      if (self->session_mode == GST_DITTO_MODE_OFFLINE
+          && seg->format == GST_FORMAT_TIME
+          && ditto_chunker_end (&self->chunker) == 0
+          && self->next_out_frame == 0) {
+        GstEvent *out = gst_event_new_segment (seg);
+        gst_event_set_seqnum (out, gst_event_get_seqnum (event));
+        gst_event_replace (&self->out_segment, out);
+        ditto_out_queue_push (self, &self->vq,
+            GST_MINI_OBJECT_CAST (gst_event_ref (out)));
+        if (self->audio_caps_sent)
+          ditto_out_queue_push (self, &self->aq, GST_MINI_OBJECT_CAST (out));
+        else
+          gst_event_unref (out);
+        self->out_origin = GST_CLOCK_TIME_NONE;
+      }
+      g_mutex_unlock (&self->lock);
+      gst_event_unref (event);
+      return TRUE;
+    }
     case GST_EVENT_EOS:
       gst_event_unref (event);
       if (self->session_mode == GST_DITTO_MODE_LIVE) {
@@ -337,17 +483,36 @@ gst_ditto_talking_head_sink_event (GstPad * pad, GstObject * parent,
     case GST_EVENT_FLUSH_STOP:
       flush_stop (self, event);
       return TRUE;
-    case GST_EVENT_GAP:
-      /* offline: a gap carries no samples to animate; live fills silence */
+    case GST_EVENT_GAP:{
+      /* No audio for a while: silence on the timeline, as a buffer of
+       * zeros would be (live mode pads starvation with silence anyway, but
+       * timed input after the gap must be placed after it). */
+      GstClockTime ts, dur, rt;
+      gst_event_parse_gap (event, &ts, &dur);
       gst_event_unref (event);
+      g_mutex_lock (&self->lock);
+      rt = input_running_time (self, ts);
+      if (GST_CLOCK_TIME_IS_VALID (rt) && GST_CLOCK_TIME_IS_VALID (dur)
+          && !self->flushing && !self->fatal && !self->eos_received) {
+        guint64 n = gst_util_uint64_scale_round (dur, DITTO_SAMPLE_RATE,
+            GST_SECOND);
+        if (self->session_mode == GST_DITTO_MODE_LIVE) {
+          live_queue (self, rt, NULL, n);
+        } else {
+          offline_place (self, rt, NULL, n);
+          feed_available (self);
+        }
+      }
+      g_mutex_unlock (&self->lock);
       return TRUE;
+    }
     default:
       if (GST_EVENT_IS_SERIALIZED (event)) {
+        /* behind the data that came before it, which may still be in the
+         * fifo, the chunker's lookahead or the backend */
         g_mutex_lock (&self->lock);
-        if (GST_EVENT_TYPE (event) != GST_EVENT_TAG)
-          ditto_out_queue_push (self, &self->vq,
-              GST_MINI_OBJECT_CAST (gst_event_ref (event)));
-        ditto_out_queue_push (self, &self->aq, GST_MINI_OBJECT_CAST (event));
+        ditto_queue_serialized_event (self, event,
+            ditto_chunker_end (&self->chunker) + self->fifo->len);
         g_mutex_unlock (&self->lock);
         return TRUE;
       }
@@ -359,8 +524,6 @@ gboolean
 gst_ditto_talking_head_sink_query (GstPad * pad, GstObject * parent,
     GstQuery * query)
 {
-  GstDittoTalkingHead *self = GST_DITTO_TALKING_HEAD (parent);
-
   if (GST_QUERY_TYPE (query) == GST_QUERY_ACCEPT_CAPS) {
     GstCaps *caps, *templ;
     gboolean ok;
@@ -368,16 +531,11 @@ gst_ditto_talking_head_sink_query (GstPad * pad, GstObject * parent,
     templ = gst_pad_get_pad_template_caps (pad);
     ok = gst_caps_can_intersect (caps, templ);
     gst_caps_unref (templ);
-    if (!ok && gst_caps_is_fixed (caps)) {
-      /* upstream will stop with a bare "not-negotiated": say what we need
-       * (a warning, as accept-caps may also be a speculative probe) */
-      gchar *str = gst_caps_to_string (caps);
-      GST_ELEMENT_WARNING (self, CORE, NEGOTIATION,
-          ("Cannot take audio caps %s: dittotalkinghead needs audio/x-raw, "
-              "rate=16000, channels=1, format F32LE or S16LE (add audioconvert "
-              "! audioresample before it)", str), (NULL));
-      g_free (str);
-    }
+    /* A query may be a speculative probe: log, never post. */
+    if (!ok)
+      GST_INFO_OBJECT (pad, "refusing %" GST_PTR_FORMAT ": dittotalkinghead "
+          "needs audio/x-raw, rate=16000, channels=1, format F32LE or S16LE "
+          "(add audioconvert ! audioresample before it)", caps);
     gst_query_set_accept_caps_result (query, ok);
     return TRUE;
   }

@@ -18,6 +18,8 @@
  * own latency) and for the backend's compute time per chunk. */
 #define LIVE_JITTER_ALLOWANCE FRAME_DURATION
 #define LIVE_PROCESSING_ALLOWANCE FRAME_DURATION
+/* Live mode: buffers a src queue holds before it drops its oldest (1 s). */
+#define LIVE_QUEUE_LIMIT 25
 
 /* Live: the chunk's lookahead, the backend's own latency, and allowances for
  * late input (plus upstream's latency if it is live) and for compute time. */
@@ -148,6 +150,9 @@ ditto_live_interrupt (GstDittoTalkingHead * self)
   guint64 from = 0, frames = 0;
   gboolean rewind;
 
+  /* The state lock keeps the session (backend, threads) from closing under
+   * us: an application may interrupt while another thread stops it. */
+  GST_STATE_LOCK (self);
   g_mutex_lock (&self->lock);
   if (self->fifo != NULL) {
     dropped = self->fifo->len;
@@ -175,6 +180,8 @@ ditto_live_interrupt (GstDittoTalkingHead * self)
       interrupt_timeline (self, MAX (from, self->next_out_frame), FALSE);
     g_mutex_unlock (&self->lock);
   }
+
+  GST_STATE_UNLOCK (self);
 
   GST_INFO_OBJECT (self, "interrupt: dropped %u queued samples and %"
       G_GUINT64_FORMAT " frames animated ahead", dropped, frames);
@@ -226,12 +233,45 @@ live_assign (GstDittoTalkingHead * self, guint64 upto)
 
   if (self->chunker.eos || upto <= end)
     return;
+
+  /* Timed input goes where its running time says: what comes after its
+   * slot has gone by is dropped (the latency stays what it was instead of
+   * growing by every stall), what starts later leaves silence before it. */
+  if (self->fifo->len > 0 && GST_CLOCK_TIME_IS_VALID (self->fifo_rt)) {
+    gint64 ahead = (gint64) self->fifo_rt - (gint64) self->live_start;
+    gint64 pos = (gint64) (self->live_base_frame * SPF) + (ahead >= 0 ?
+        (gint64) gst_util_uint64_scale_round (ahead, DITTO_SAMPLE_RATE,
+            GST_SECOND) : -(gint64) gst_util_uint64_scale_round (-ahead,
+            DITTO_SAMPLE_RATE, GST_SECOND));
+    /* within GstAudioBaseSink's alignment threshold: jitter, keep going */
+    if (ABS (pos - (gint64) end) < SPF)
+      pos = (gint64) end;
+    if (pos < (gint64) end) {
+      gsize late = (gsize) MIN ((guint64) ((gint64) end - pos),
+          (guint64) self->fifo->len);
+      GST_DEBUG_OBJECT (self, "dropping %" G_GSIZE_FORMAT " input samples "
+          "that came after their slot", late);
+      g_array_remove_range (self->fifo, 0, late);
+      self->fifo_rt += gst_util_uint64_scale (late, GST_SECOND,
+          DITTO_SAMPLE_RATE);
+      self->late_samples += late;
+    } else if (pos > (gint64) end) {
+      pad = (gsize) MIN ((guint64) pos, upto) - end;
+      ditto_chunker_append_silence (&self->chunker, pad);
+      self->silence_frames += (pad + SPF - 1) / SPF;
+      end += pad;
+    }
+  }
+
   need = upto - end;
   take = MIN (need, self->fifo->len);
   if (take > 0) {
     ditto_chunker_append (&self->chunker, (gfloat *) self->fifo->data, take,
         TRUE);
     g_array_remove_range (self->fifo, 0, take);
+    if (GST_CLOCK_TIME_IS_VALID (self->fifo_rt))
+      self->fifo_rt += gst_util_uint64_scale (take, GST_SECOND,
+          DITTO_SAMPLE_RATE);
     g_cond_broadcast (&self->cond);     /* room for the chain */
   }
   if (self->eos_received && self->fifo->len == 0) {
@@ -292,6 +332,51 @@ live_emit (GstDittoTalkingHead * self)
   }
   ditto_emit_frame (self, k, video, pts);
   self->next_out_frame++;
+}
+
+/* Called with the lock: a live stream cannot wait for a stalled branch.
+ * Over LIVE_QUEUE_LIMIT buffers, a src queue loses its oldest buffer (its
+ * events stay, in order), so the branch resumes with current frames and the
+ * other branch goes on. Returns the PTS of the last buffer dropped, or NONE. */
+static GstClockTime
+live_bound_queue (GstDittoTalkingHead * self, GstDittoOutQueue * q)
+{
+  GstClockTime dropped = GST_CLOCK_TIME_NONE;
+  GList *l;
+
+  while (q->n_buffers > LIVE_QUEUE_LIMIT) {
+    for (l = q->items.head; l && !GST_IS_BUFFER (l->data); l = l->next);
+    if (l == NULL)
+      break;
+    dropped = GST_BUFFER_PTS (l->data);
+    gst_buffer_unref (GST_BUFFER_CAST (l->data));
+    g_queue_delete_link (&q->items, l);
+    q->n_buffers--;
+    q->dropped++;
+  }
+  return dropped;
+}
+
+/* Called without the lock: tell the application (and QoS-aware elements)
+ * that frames of a stalled branch were dropped. */
+static void
+live_post_qos (GstDittoTalkingHead * self, GstDittoOutQueue * q,
+    GstClockTime pts)
+{
+  GstMessage *msg;
+  guint64 processed, dropped;
+
+  g_mutex_lock (&self->lock);
+  processed = self->next_out_frame;
+  dropped = q->dropped;
+  g_mutex_unlock (&self->lock);
+  GST_INFO_OBJECT (q->pad, "branch stalled: dropped the frame at %"
+      GST_TIME_FORMAT " (%" G_GUINT64_FORMAT " so far)", GST_TIME_ARGS (pts),
+      dropped);
+  msg = gst_message_new_qos (GST_OBJECT_CAST (self), TRUE, pts, pts, pts,
+      FRAME_DURATION);
+  gst_message_set_qos_stats (msg, GST_FORMAT_BUFFERS, processed, dropped);
+  gst_element_post_message (GST_ELEMENT_CAST (self), msg);
 }
 
 /* The backend's compute time per chunk (0 when it does not say). */
@@ -443,7 +528,18 @@ live_clock_func (gpointer data)
       self->live_assign_frame = assign_from + self->session_current;
       g_cond_broadcast (&self->cond);   /* a chunk for the render thread */
     } else {
+      GstClockTime vdrop, adrop;
       live_emit (self);
+      vdrop = live_bound_queue (self, &self->vq);
+      adrop = live_bound_queue (self, &self->aq);
+      if (GST_CLOCK_TIME_IS_VALID (vdrop) || GST_CLOCK_TIME_IS_VALID (adrop)) {
+        g_mutex_unlock (&self->lock);
+        if (GST_CLOCK_TIME_IS_VALID (vdrop))
+          live_post_qos (self, &self->vq, vdrop);
+        if (GST_CLOCK_TIME_IS_VALID (adrop))
+          live_post_qos (self, &self->aq, adrop);
+        g_mutex_lock (&self->lock);
+      }
     }
   }
   g_mutex_unlock (&self->lock);

@@ -88,6 +88,58 @@ make_audio_buffer (GstDittoTalkingHead * self, guint64 from, gsize n)
   return buf;
 }
 
+typedef struct {
+  GstEvent *event;
+  guint64 pos;               /* timeline samples that came before it */
+} PendingEvent;
+
+static void
+push_event_both (GstDittoTalkingHead * self, GstEvent * event)
+{
+  /* tags describe the audio */
+  if (GST_EVENT_TYPE (event) != GST_EVENT_TAG)
+    ditto_out_queue_push (self, &self->vq,
+        GST_MINI_OBJECT_CAST (gst_event_ref (event)));
+  ditto_out_queue_push (self, &self->aq, GST_MINI_OBJECT_CAST (event));
+}
+
+/* Called with the lock: queue the serialized events whose preceding
+ * samples are all in frames queued already (those up to sample `upto`). */
+static void
+release_events (GstDittoTalkingHead * self, guint64 upto)
+{
+  PendingEvent *p;
+
+  while ((p = g_queue_peek_head (&self->pending_events)) && p->pos <= upto) {
+    g_queue_pop_head (&self->pending_events);
+    push_event_both (self, p->event);
+    g_free (p);
+  }
+}
+
+void
+ditto_queue_serialized_event (GstDittoTalkingHead * self, GstEvent * event,
+    guint64 pos)
+{
+  PendingEvent *p = g_new (PendingEvent, 1);
+
+  p->event = event;
+  p->pos = pos;
+  g_queue_push_tail (&self->pending_events, p);
+  release_events (self, self->next_out_frame * SPF);
+}
+
+void
+ditto_clear_serialized_events (GstDittoTalkingHead * self)
+{
+  PendingEvent *p;
+
+  while ((p = g_queue_pop_head (&self->pending_events))) {
+    gst_event_unref (p->event);
+    g_free (p);
+  }
+}
+
 /* Called with the lock: queue frame k's video and audio with PTS pts. */
 void
 ditto_emit_frame (GstDittoTalkingHead * self, guint64 k, GstBuffer * video,
@@ -123,6 +175,7 @@ ditto_emit_frame (GstDittoTalkingHead * self, guint64 k, GstBuffer * video,
   }
   ditto_out_queue_push (self, &self->aq, GST_MINI_OBJECT_CAST (audio));
   ditto_chunker_trim (&self->chunker, (k + 1) * SPF);
+  release_events (self, (k + 1) * SPF);
 }
 
 void
@@ -131,6 +184,7 @@ ditto_queue_eos (GstDittoTalkingHead * self)
   if (self->eos_sent)
     return;
   self->eos_sent = TRUE;
+  release_events (self, G_MAXUINT64);
   ditto_out_queue_push (self, &self->vq, GST_MINI_OBJECT_CAST (gst_event_new_eos ()));
   ditto_out_queue_push (self, &self->aq, GST_MINI_OBJECT_CAST (gst_event_new_eos ()));
 }
@@ -152,21 +206,30 @@ ditto_send_audio_caps (GstDittoTalkingHead * self, GstAudioFormat format)
   ditto_out_queue_push (self, &self->aq,
       GST_MINI_OBJECT_CAST (gst_event_new_caps (out)));
   gst_caps_unref (out);
-  gst_segment_init (&seg, GST_FORMAT_TIME);
-  ditto_out_queue_push (self, &self->aq,
-      GST_MINI_OBJECT_CAST (gst_event_new_segment (&seg)));
+  if (self->out_segment) {
+    ditto_out_queue_push (self, &self->aq,
+        GST_MINI_OBJECT_CAST (gst_event_ref (self->out_segment)));
+  } else {
+    gst_segment_init (&seg, GST_FORMAT_TIME);
+    ditto_out_queue_push (self, &self->aq,
+        GST_MINI_OBJECT_CAST (gst_event_new_segment (&seg)));
+  }
 }
 
 static void
 post_stats (GstDittoTalkingHead * self, gboolean force)
 {
   gint64 now = g_get_monotonic_time ();
-  guint64 out, late, silence;
+  guint64 out, late, silence, late_samples, dropped;
   GstClockTime vpts, apts;
   gdouble fps = 0.0;
   GstStructure *s;
 
   g_mutex_lock (&self->lock);
+  if (!self->post_stats) {
+    g_mutex_unlock (&self->lock);
+    return;
+  }
   if (self->stats_last_time == 0) {
     self->stats_last_time = now;
     self->stats_last_frames = self->frames_out;
@@ -178,6 +241,8 @@ post_stats (GstDittoTalkingHead * self, gboolean force)
   out = self->frames_out;
   late = self->frames_late;
   silence = self->silence_frames;
+  late_samples = self->late_samples;
+  dropped = self->vq.dropped;
   vpts = self->vq.last_pts;
   apts = self->aq.last_pts;
   if (now > self->stats_last_time)
@@ -190,7 +255,10 @@ post_stats (GstDittoTalkingHead * self, gboolean force)
   s = gst_structure_new ("ditto-stats",
       "frames-out", G_TYPE_UINT64, out,
       "frames-late", G_TYPE_UINT64, late,
-      "silence-frames", G_TYPE_UINT64, silence, "fps", G_TYPE_DOUBLE, fps, NULL);
+      "silence-frames", G_TYPE_UINT64, silence,
+      "late-samples", G_TYPE_UINT64, late_samples,
+      "frames-dropped", G_TYPE_UINT64, dropped,
+      "fps", G_TYPE_DOUBLE, fps, NULL);
   /* Last PTS pushed on each pad: their difference is the element's A/V drift. */
   if (GST_CLOCK_TIME_IS_VALID (vpts))
     gst_structure_set (s, "video-pts", G_TYPE_UINT64, vpts, NULL);
@@ -310,8 +378,20 @@ gst_ditto_talking_head_src_loop (GstPad * pad)
   g_mutex_lock (&self->lock);
   while (g_queue_is_empty (&q->items) && !q->flushing && !self->fatal)
     g_cond_wait (&self->cond, &self->lock);
-  if (q->flushing || self->fatal) {
+  if (q->flushing) {
     g_mutex_unlock (&self->lock);
+    gst_pad_pause_task (pad);
+    goto out;
+  }
+  if (self->fatal) {
+    /* After an error, EOS as GStreamer's sources do, so that downstream
+     * (a muxer) can finish; what was still queued is dropped. */
+    gboolean push = !q->eos_pushed;
+    q->eos_pushed = TRUE;
+    ditto_out_queue_clear (q);
+    g_mutex_unlock (&self->lock);
+    if (push)
+      gst_pad_push_event (pad, gst_event_new_eos ());
     gst_pad_pause_task (pad);
     goto out;
   }
@@ -376,6 +456,10 @@ gst_ditto_talking_head_src_loop (GstPad * pad)
         }
       }
       buf = ditto_video_convert (self, buf);
+      if (buf == NULL) {
+        ret = GST_FLOW_ERROR;
+        goto flow;
+      }
     }
     {
       GstClockTime pts = GST_BUFFER_PTS (buf);
@@ -433,12 +517,14 @@ gst_ditto_talking_head_src_activate_mode (GstPad * pad, GstObject * parent,
   if (active) {
     g_mutex_lock (&self->lock);
     q->flushing = FALSE;
+    q->active = TRUE;
     g_mutex_unlock (&self->lock);
     return gst_pad_start_task (pad,
         (GstTaskFunction) gst_ditto_talking_head_src_loop, pad, NULL);
   }
   g_mutex_lock (&self->lock);
   q->flushing = TRUE;
+  q->active = FALSE;            /* no FLUSH_STOP restarts the task now */
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
   return gst_pad_stop_task (pad);

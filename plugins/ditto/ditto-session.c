@@ -86,7 +86,10 @@ on_backend_frame (guint64 frame_index, GstBuffer * buffer, gpointer user_data)
     return;
   }
   GST_LOG_OBJECT (self, "frame %" G_GUINT64_FORMAT, frame_index);
-  ditto_emit_frame (self, frame_index, buffer, ditto_frame_time (frame_index));
+  /* offline: frame 0 carries the first input sample's timestamp */
+  ditto_emit_frame (self, frame_index, buffer,
+      (GST_CLOCK_TIME_IS_VALID (self->out_origin) ? self->out_origin : 0) +
+      ditto_frame_time (frame_index));
   self->next_out_frame++;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
@@ -165,6 +168,17 @@ push_initial_events (GstDittoTalkingHead * self)
       GST_MINI_OBJECT_CAST (gst_event_new_segment (&seg)));
 }
 
+/* The strings the session's config owns (a failed open included). */
+static void
+free_config (GstDittoTalkingHead * self)
+{
+  g_free ((gchar *) self->config.source_path);
+  g_free ((gchar *) self->config.model_dir);
+  g_free ((gchar *) self->config.worker_socket);
+  g_free ((gchar *) self->config.worker_ticket);
+  memset (&self->config, 0, sizeof (self->config));
+}
+
 gboolean
 ditto_session_open (GstDittoTalkingHead * self)
 {
@@ -192,6 +206,18 @@ ditto_session_open (GstDittoTalkingHead * self)
   self->config.worker_timeout = self->worker_timeout;
   self->config.overlap_v2 = self->overlap_v2;
   GST_OBJECT_UNLOCK (self);
+
+  /* chunk-past/-current/-future are set one by one: their sum is checked
+   * here (chunk-config checks it when set) */
+  if (self->session_past + self->session_current + self->session_future < 5
+      || self->session_past + self->session_current + self->session_future >
+      20) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("chunk-past + chunk-current + chunk-future is %u; it must be 5..20",
+            self->session_past + self->session_current +
+            self->session_future), (NULL));
+    goto fail;
+  }
 
   self->bclass = ditto_backend_lookup (backend_name);
   if (self->bclass == NULL) {
@@ -289,11 +315,17 @@ ditto_session_open (GstDittoTalkingHead * self)
   self->vq.last_pts = self->aq.last_pts = GST_CLOCK_TIME_NONE;
   self->eos_posted = FALSE;
   self->frames_out = self->frames_late = self->silence_frames = 0;
+  self->late_samples = 0;
+  self->vq.dropped = self->aq.dropped = 0;
   self->stats_last_time = 0;
   self->video_negotiated = FALSE;
   self->live_start = GST_CLOCK_TIME_NONE;
   self->live_base_frame = 0;
   self->live_assign_frame = 0;
+  self->in_next_rt = self->fifo_rt = GST_CLOCK_TIME_NONE;
+  gst_segment_init (&self->in_segment, GST_FORMAT_TIME);
+  gst_clear_event (&self->out_segment);
+  self->out_origin = GST_CLOCK_TIME_NONE;
   self->live_drained = FALSE;
   self->seek_seqnum = GST_SEQNUM_INVALID;
   gst_flow_combiner_reset (self->flow_combiner);
@@ -309,9 +341,7 @@ fail:
   g_free (path);
   g_free (backend_name);
   g_free (model_dir);
-  g_free ((gchar *) self->config.worker_socket);
-  g_free ((gchar *) self->config.worker_ticket);
-  self->config.worker_socket = self->config.worker_ticket = NULL;
+  free_config (self);
   ditto_image_free (self->image);
   self->image = NULL;
   return FALSE;
@@ -326,11 +356,7 @@ ditto_session_close (GstDittoTalkingHead * self)
   }
   ditto_image_free (self->image);
   self->image = NULL;
-  g_free ((gchar *) self->config.source_path);
-  g_free ((gchar *) self->config.model_dir);
-  g_free ((gchar *) self->config.worker_socket);
-  g_free ((gchar *) self->config.worker_ticket);
-  memset (&self->config, 0, sizeof (self->config));
+  free_config (self);
 
   g_mutex_lock (&self->lock);
   ditto_out_queue_clear (&self->vq);
@@ -339,6 +365,8 @@ ditto_session_close (GstDittoTalkingHead * self)
   g_queue_init (&self->ready);
   g_array_set_size (self->fifo, 0);
   gst_buffer_replace (&self->last_video, NULL);
+  ditto_clear_serialized_events (self);
+  gst_clear_event (&self->out_segment);
   ditto_chunker_clear (&self->chunker);
   g_mutex_unlock (&self->lock);
 
@@ -346,5 +374,6 @@ ditto_session_close (GstDittoTalkingHead * self)
     gst_video_converter_free (self->converter);
     self->converter = NULL;
   }
+  ditto_video_set_pool (self, NULL);
   self->extra_latency_frames = 0;
 }

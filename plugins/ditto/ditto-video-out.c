@@ -84,6 +84,56 @@ ditto_video_choose_render_format (GstDittoTalkingHead * self, gint width, gint h
 
 /* (Re)negotiate the video caps; converts frames when downstream wants a
  * format other than the one the backend renders. */
+/* After new caps: ask downstream how to allocate, as GstBaseSrc does.
+ * Rendered frames go out as the backend made them; converted frames come
+ * from the pool decided here (downstream's, or a video pool of our own). */
+static GstBufferPool *
+decide_allocation (GstDittoTalkingHead * self, GstCaps * caps)
+{
+  GstQuery *query = gst_query_new_allocation (caps, TRUE);
+  GstBufferPool *pool = NULL;
+  GstStructure *config;
+  guint size = GST_VIDEO_INFO_SIZE (&self->out_info), min = 2, max = 0;
+
+  if (!gst_pad_peer_query (self->video_srcpad, query))
+    GST_DEBUG_OBJECT (self, "downstream answered no ALLOCATION query");
+  if (self->converter == NULL)
+    goto done;
+
+  if (gst_query_get_n_allocation_pools (query) > 0) {
+    gst_query_parse_nth_allocation_pool (query, 0, &pool, &size, &min, &max);
+    size = MAX (size, GST_VIDEO_INFO_SIZE (&self->out_info));
+  }
+  if (pool == NULL)
+    pool = gst_video_buffer_pool_new ();
+  config = gst_buffer_pool_get_config (pool);
+  gst_buffer_pool_config_set_params (config, caps, size, min, max);
+  if (gst_query_find_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL))
+    gst_buffer_pool_config_add_option (config,
+        GST_BUFFER_POOL_OPTION_VIDEO_META);
+  if (!gst_buffer_pool_set_config (pool, config)
+      || !gst_buffer_pool_set_active (pool, TRUE)) {
+    GST_WARNING_OBJECT (self, "cannot use the buffer pool: allocating "
+        "converted frames one by one");
+    gst_clear_object (&pool);
+  }
+
+done:
+  gst_query_unref (query);
+  return pool;
+}
+
+/* The pool of converted frames, replaced on renegotiation. */
+void
+ditto_video_set_pool (GstDittoTalkingHead * self, GstBufferPool * pool)
+{
+  if (self->pool) {
+    gst_buffer_pool_set_active (self->pool, FALSE);
+    gst_object_unref (self->pool);
+  }
+  self->pool = pool;
+}
+
 gboolean
 ditto_video_negotiate (GstDittoTalkingHead * self)
 {
@@ -120,6 +170,7 @@ ditto_video_negotiate (GstDittoTalkingHead * self)
     self->out_info = info;
     gst_pad_push_event (self->video_srcpad, gst_event_new_caps (peer));
     self->video_negotiated = TRUE;
+    ditto_video_set_pool (self, decide_allocation (self, peer));
   }
   gst_caps_unref (peer);
   return TRUE;
@@ -130,19 +181,37 @@ ditto_video_convert (GstDittoTalkingHead * self, GstBuffer * in)
 {
   GstVideoFrame src, dst;
   GstBuffer *out;
+  gboolean ok = FALSE;
 
   if (self->converter == NULL)
     return in;
-  out = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&self->out_info),
-      NULL);
-  gst_buffer_copy_into (out, in, GST_BUFFER_COPY_METADATA, 0, -1);
+  out = NULL;
+  if (self->pool && gst_buffer_pool_acquire_buffer (self->pool, &out,
+          NULL) != GST_FLOW_OK)
+    out = NULL;
+  if (out == NULL)
+    out = gst_buffer_new_allocate (NULL,
+        GST_VIDEO_INFO_SIZE (&self->out_info), NULL);
+  /* Timestamps and flags only: a video meta describes the rendered layout,
+   * not the converted one. */
+  gst_buffer_copy_into (out, in, GST_BUFFER_COPY_FLAGS |
+      GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
   if (gst_video_frame_map (&src, &self->render_info, in, GST_MAP_READ)) {
     if (gst_video_frame_map (&dst, &self->out_info, out, GST_MAP_WRITE)) {
       gst_video_converter_frame (self->converter, &src, &dst);
       gst_video_frame_unmap (&dst);
+      ok = TRUE;
     }
     gst_video_frame_unmap (&src);
   }
   gst_buffer_unref (in);
+  if (!ok) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Could not convert a video frame to %s",
+            gst_video_format_to_string (GST_VIDEO_INFO_FORMAT
+                (&self->out_info))), (NULL));
+    gst_buffer_unref (out);
+    return NULL;
+  }
   return out;
 }

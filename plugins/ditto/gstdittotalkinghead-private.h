@@ -39,8 +39,10 @@ typedef struct {
   GQueue items;              /* GstBuffer / GstEvent, oldest first */
   guint n_buffers;
   gboolean flushing;
+  gboolean active;           /* the pad is activated (its task may run) */
   gboolean eos_pushed;       /* EOS (event or flow) seen: drop the rest */
   GstClockTime last_pts;     /* PTS of the last buffer pushed, for A/V drift stats */
+  guint64 dropped;           /* live: buffers dropped while the branch stalled */
 } GstDittoOutQueue;
 
 struct _GstDittoTalkingHead {
@@ -55,7 +57,6 @@ struct _GstDittoTalkingHead {
   gdouble frame_scale;
   guint sampling_timesteps;
   guint chunk_past, chunk_current, chunk_future;
-  gdouble chunk_sleep;
   gchar *backend_name;
   GstDittoMode mode;
   gint face_box[4];
@@ -79,13 +80,20 @@ struct _GstDittoTalkingHead {
   /* everything below is protected by lock */
   GMutex lock;
   GCond cond;
+  gdouble chunk_sleep;             /* a property, but read by the feed path */
+  gboolean post_stats;             /* a property, read by the src tasks */
   GstDittoOutQueue vq, aq;
+  GQueue pending_events;           /* serialized events waiting for their frames */
   gboolean eos_posted;       /* "ditto-eos" posted once both pads pushed EOS */
   GstFlowCombiner *flow_combiner;
   gboolean flushing;
   gboolean fatal;                  /* an error was posted: stop */
   DittoChunker chunker;
   GstAudioFormat in_format;        /* current sink caps */
+  GstSegment in_segment;           /* current sink segment */
+  GstClockTime in_next_rt;         /* running time the next input sample is due at */
+  GstEvent *out_segment;           /* offline: the input's segment, for both src pads */
+  GstClockTime out_origin;         /* offline: PTS of frame 0 (the first input sample's) */
   GstAudioFormat out_format;       /* audio src caps (first sink caps) */
   gboolean audio_caps_sent;
   guint64 next_out_frame;          /* next frame expected from the backend (offline) / due (live) */
@@ -95,6 +103,7 @@ struct _GstDittoTalkingHead {
 
   /* live mode */
   GArray *fifo;                    /* input samples not yet on the timeline (float) */
+  GstClockTime fifo_rt;            /* running time of fifo[0]; NONE: arrival order */
   GQueue ready;                    /* frames from the backend waiting for their slot */
   GThread *live_clock_thread;      /* emits frames on the clock */
   GThread *live_render_thread;     /* feeds the backend */
@@ -114,9 +123,11 @@ struct _GstDittoTalkingHead {
   GstVideoInfo out_info;
   gboolean video_negotiated;
   GstVideoConverter *converter;
+  GstBufferPool *pool;             /* for converted frames (ALLOCATION query) */
 
   /* stats */
   guint64 frames_out, frames_late, silence_frames;
+  guint64 late_samples;            /* live: timed input dropped after its slot */
   gint64 stats_last_time;
   guint64 stats_last_frames;
   gboolean face_posted;
@@ -159,6 +170,11 @@ gboolean ditto_out_queues_full (GstDittoTalkingHead * self);
 void ditto_emit_frame (GstDittoTalkingHead * self, guint64 k,
     GstBuffer * video, GstClockTime pts);
 void ditto_queue_eos (GstDittoTalkingHead * self);
+/* Serialized events go out after the frames of the samples before them
+ * (pos: timeline samples that arrived before the event). */
+void ditto_queue_serialized_event (GstDittoTalkingHead * self,
+    GstEvent * event, guint64 pos);
+void ditto_clear_serialized_events (GstDittoTalkingHead * self);
 void ditto_send_audio_caps (GstDittoTalkingHead * self, GstAudioFormat format);
 gboolean gst_ditto_talking_head_src_query (GstPad * pad, GstObject * parent,
     GstQuery * query);
@@ -174,6 +190,7 @@ gboolean ditto_video_choose_render_format (GstDittoTalkingHead * self,
     gint width, gint height);
 gboolean ditto_video_negotiate (GstDittoTalkingHead * self);
 GstBuffer *ditto_video_convert (GstDittoTalkingHead * self, GstBuffer * in);
+void ditto_video_set_pool (GstDittoTalkingHead * self, GstBufferPool * pool);
 
 G_END_DECLS
 

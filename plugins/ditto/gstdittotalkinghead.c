@@ -53,6 +53,7 @@ GST_DEBUG_CATEGORY (gst_ditto_talking_head_debug);
 #define DEFAULT_SEED 0
 #define DEFAULT_WORKER_TIMEOUT 30.0
 #define DEFAULT_OVERLAP_V2 0
+#define DEFAULT_POST_STATS FALSE
 
 enum
 {
@@ -75,7 +76,19 @@ enum
   PROP_FRAMES_LATE,
   PROP_SILENCE_FRAMES,
   PROP_INTERRUPT,
+  PROP_POST_STATS,
+  PROP_CHUNK_PAST,
+  PROP_CHUNK_CURRENT,
+  PROP_CHUNK_FUTURE,
 };
+
+enum
+{
+  SIGNAL_INTERRUPT,
+  LAST_SIGNAL
+};
+
+static guint signals[LAST_SIGNAL];
 
 #define VIDEO_FORMATS "{ I420, RGB, RGBx }"
 
@@ -301,6 +314,36 @@ gst_ditto_talking_head_class_init (GstDittoTalkingHeadClass * klass)
           "Live mode: write TRUE to drop queued input audio at once (barge-in)",
           FALSE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
 
+  g_object_class_install_property (gobject_class, PROP_CHUNK_PAST,
+      g_param_spec_uint ("chunk-past", "Chunk past",
+          "Frames of audio context before each chunk (chunk-config's first "
+          "number; the three must sum to 5..20)", 1, 20, 3, session));
+  g_object_class_install_property (gobject_class, PROP_CHUNK_CURRENT,
+      g_param_spec_uint ("chunk-current", "Chunk current",
+          "Frames animated per chunk (chunk-config's second number)", 1, 20, 5,
+          session));
+  g_object_class_install_property (gobject_class, PROP_CHUNK_FUTURE,
+      g_param_spec_uint ("chunk-future", "Chunk future",
+          "Frames of lookahead per chunk; they add latency (chunk-config's "
+          "third number)", 1, 20, 2, session));
+  g_object_class_install_property (gobject_class, PROP_POST_STATS,
+      g_param_spec_boolean ("post-stats", "Post stats",
+          "Post a \"ditto-stats\" element message (frames-out, frames-late, "
+          "silence-frames, fps, video-pts, audio-pts) once a second and at "
+          "the end of the stream", DEFAULT_POST_STATS,
+          rw | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstDittoTalkingHead::interrupt:
+   *
+   * Action signal, the same as writing TRUE to
+   * #GstDittoTalkingHead:interrupt: barge-in. Safe to emit from any
+   * application thread at any time, also during a state change.
+   */
+  signals[SIGNAL_INTERRUPT] = g_signal_new_class_handler ("interrupt",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+      G_CALLBACK (ditto_live_interrupt), NULL, NULL, NULL, G_TYPE_NONE, 0);
+
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &video_template);
   gst_element_class_add_static_pad_template (element_class, &audio_template);
@@ -354,6 +397,7 @@ gst_ditto_talking_head_init (GstDittoTalkingHead * self)
   parse_chunk_config (DEFAULT_CHUNK_CONFIG, &self->chunk_past,
       &self->chunk_current, &self->chunk_future);
   self->chunk_sleep = DEFAULT_CHUNK_SLEEP;
+  self->post_stats = DEFAULT_POST_STATS;
   self->backend_name = g_strdup (DEFAULT_BACKEND);
   self->mode = DEFAULT_MODE;
   self->seed = DEFAULT_SEED;
@@ -365,6 +409,7 @@ gst_ditto_talking_head_init (GstDittoTalkingHead * self)
   g_queue_init (&self->vq.items);
   g_queue_init (&self->aq.items);
   g_queue_init (&self->ready);
+  g_queue_init (&self->pending_events);
   self->fifo = g_array_new (FALSE, FALSE, sizeof (gfloat));
   self->flushing = TRUE;
   self->flow_combiner = gst_flow_combiner_new ();
@@ -425,7 +470,23 @@ gst_ditto_talking_head_set_property (GObject * object, guint prop_id,
       ditto_live_interrupt (self);
     return;
   }
-  if (prop_id != PROP_CHUNK_SLEEP && !check_mutable (self, pspec))
+  if (prop_id == PROP_POST_STATS) {
+    g_mutex_lock (&self->lock);
+    self->post_stats = g_value_get_boolean (value);
+    g_mutex_unlock (&self->lock);
+    return;
+  }
+  if (prop_id == PROP_CHUNK_SLEEP) {
+    /* Under the element lock only: the feed path reads it holding that
+     * lock, so taking the object lock as well here would invert the order. */
+    g_mutex_lock (&self->lock);
+    self->chunk_sleep = g_value_get_double (value);
+    self->sleep_epoch++;        /* a shorter sleep takes effect at once */
+    g_cond_broadcast (&self->cond);
+    g_mutex_unlock (&self->lock);
+    return;
+  }
+  if (!check_mutable (self, pspec))
     return;
 
   GST_OBJECT_LOCK (self);
@@ -455,13 +516,6 @@ gst_ditto_talking_head_set_property (GObject * object, guint prop_id,
       }
       break;
     }
-    case PROP_CHUNK_SLEEP:
-      g_mutex_lock (&self->lock);
-      self->chunk_sleep = g_value_get_double (value);
-      self->sleep_epoch++;      /* a shorter sleep takes effect at once */
-      g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->lock);
-      break;
     case PROP_BACKEND:
       g_free (self->backend_name);
       self->backend_name = g_value_dup_string (value);
@@ -483,6 +537,15 @@ gst_ditto_talking_head_set_property (GObject * object, guint prop_id,
     }
     case PROP_SEED:
       self->seed = g_value_get_uint (value);
+      break;
+    case PROP_CHUNK_PAST:
+      self->chunk_past = g_value_get_uint (value);
+      break;
+    case PROP_CHUNK_CURRENT:
+      self->chunk_current = g_value_get_uint (value);
+      break;
+    case PROP_CHUNK_FUTURE:
+      self->chunk_future = g_value_get_uint (value);
       break;
     case PROP_MODEL_DIR:
       g_free (self->model_dir);
@@ -520,6 +583,16 @@ gst_ditto_talking_head_get_property (GObject * object, guint prop_id,
     return;
   }
   switch (prop_id) {
+    case PROP_CHUNK_SLEEP:
+      g_mutex_lock (&self->lock);
+      g_value_set_double (value, self->chunk_sleep);
+      g_mutex_unlock (&self->lock);
+      return;
+    case PROP_POST_STATS:
+      g_mutex_lock (&self->lock);
+      g_value_set_boolean (value, self->post_stats);
+      g_mutex_unlock (&self->lock);
+      return;
     case PROP_FRAMES_OUT:
     case PROP_FRAMES_LATE:
     case PROP_SILENCE_FRAMES:
@@ -548,9 +621,6 @@ gst_ditto_talking_head_get_property (GObject * object, guint prop_id,
       g_value_take_string (value, g_strdup_printf ("%u,%u,%u",
               self->chunk_past, self->chunk_current, self->chunk_future));
       break;
-    case PROP_CHUNK_SLEEP:
-      g_value_set_double (value, self->chunk_sleep);
-      break;
     case PROP_BACKEND:
       g_value_set_string (value, self->backend_name);
       break;
@@ -567,6 +637,15 @@ gst_ditto_talking_head_get_property (GObject * object, guint prop_id,
       break;
     case PROP_SEED:
       g_value_set_uint (value, self->seed);
+      break;
+    case PROP_CHUNK_PAST:
+      g_value_set_uint (value, self->chunk_past);
+      break;
+    case PROP_CHUNK_CURRENT:
+      g_value_set_uint (value, self->chunk_current);
+      break;
+    case PROP_CHUNK_FUTURE:
+      g_value_set_uint (value, self->chunk_future);
       break;
     case PROP_MODEL_DIR:
       g_value_set_string (value, self->model_dir);

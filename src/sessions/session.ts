@@ -122,6 +122,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private pipeline: Pipeline | null = null;
   private webrtc: WebRtcBin | null = null;
   private watchdog: ConnectionWatchdog | null = null;
+  /** Set once the graph has been asked to play (the viewer's ICE connected). */
+  private playing = false;
   private live: LiveInput | null = null;
   private readonly telemetry: SessionTelemetry;
   private eosTimer: NodeJS.Timeout | null = null;
@@ -213,7 +215,12 @@ export class Session extends EventEmitter<SessionEvents> {
       state: (next) => this.setState(next),
       dead: (reason, detail) => void this.close(reason, detail),
     }, this.log);
-    await pipeline.setState('playing');
+    // The media timeline starts when the viewer can receive it: until ICE connects the graph waits in
+    // PAUSED (the answer and ICE need no data flow), so no speech plays to nobody and nothing queued in
+    // front of the transport bursts out at DTLS time (measured: ~600 ms of media in one burst, which
+    // Chrome's audio jitter buffer then held for seconds, delaying the sound against the mouth).
+    webrtc.on('ice-connection-state', this.onIceForStart);
+    await pipeline.setState('paused');
     this.assertOpen();
     const answer = await webrtc.answer(this.spec.offerSdp, {
       // Every template declares its SSRCs in caps (a required placeholder), so the answer names them at once.
@@ -237,6 +244,14 @@ export class Session extends EventEmitter<SessionEvents> {
     this.stateValue = next;
     this.emit('state', next);
   }
+
+  private readonly onIceForStart = (s: WebRtcIceConnectionState) => {
+    if ((s !== 'connected' && s !== 'completed') || this.playing || this.closing || !this.pipeline) return;
+    this.playing = true;
+    this.webrtc?.off('ice-connection-state', this.onIceForStart);
+    this.log.debug({}, 'viewer reachable: starting the media timeline');
+    this.pipeline.setState('playing').catch((e: Error) => void this.close('pipeline-error', `could not start playing: ${e.message}`));
+  };
 
   private readonly onPipelineError = (e: PipelineEvents['error'][0]) => {
     // Elements stopping under a closing session report it as an error: expected, not news.

@@ -135,7 +135,7 @@ t.test('live mode keeps 25 fps lockstep with the model latency', async (t) => {
   const short = join(tmp.dir, 'short.s16');
   writeFileSync(short, audio.s16.subarray(0, 16000 * 2 * 2));
   const r = await probe(
-    `${APPSRC.replace('appsrc', 'appsrc is-live=true')} ! ${dittoElement({ 'source-image': pool.portrait('face3.jpg'), backend: 'ditto', 'worker-socket': pool.socket, mode: 'live', 'frame-scale': 0.25 })} d.video ! fakesink name=vsink sync=true d.audio ! fakesink name=asink sync=true`,
+    `${APPSRC.replace('appsrc', 'appsrc is-live=true')} ! ${dittoElement({ 'source-image': pool.portrait('face3.jpg'), backend: 'ditto', 'worker-socket': pool.socket, mode: 'live', 'frame-scale': 0.25, 'post-stats': 'true' })} d.video ! fakesink name=vsink sync=true d.audio ! fakesink name=asink sync=true`,
     { feed: short, timeoutS: 30 },
   );
   t.same(r.errors, [], 'no errors');

@@ -31,7 +31,7 @@ t.test('keeps 25 fps through a 1.2 s input gap and animates the audio that comes
   const src = existsSync(SPEECH_WAV) ? [SPEECH_WAV] : ['-n', '-r', '16000', '-c', '1'];
   await sox([...src, '-t', 'raw', '-r', '16000', '-c', '1', '-e', 'signed', '-b', '16', raw, ...(existsSync(SPEECH_WAV) ? [] : ['synth']), 'trim', '0', '1.6']);
   // 0.8 s of audio, 1.2 s of nothing, 0.8 s of audio, then EOS
-  const r = await probe(`${APPSRC} ! ${dittoElement({ 'source-image': PORTRAIT, mode: 'live', 'frame-scale': 0.5 })} ${SINKS}`, {
+  const r = await probe(`${APPSRC} ! ${dittoElement({ 'source-image': PORTRAIT, mode: 'live', 'frame-scale': 0.5, 'post-stats': 'true' })} ${SINKS}`, {
     feed: raw,
     feedGap: [0.8, 1.2],
     timeoutS: 15,
@@ -65,7 +65,7 @@ t.test('keeps 25 fps through a 1.2 s input gap and animates the audio that comes
 t.test('a live upstream adds its latency; pure silence is animated at 25 fps', async (t) => {
   const r = await probe(
     `audiotestsrc is-live=true wave=silence samplesperbuffer=640 num-buffers=50 ! audio/x-raw,rate=16000,channels=1,format=F32LE ! ` +
-      `${dittoElement({ 'source-image': PORTRAIT, mode: 'live', 'frame-scale': 0.25, 'chunk-config': '2,4,1' })} ${SINKS}`,
+      `${dittoElement({ 'source-image': PORTRAIT, mode: 'live', 'frame-scale': 0.25, 'chunk-config': '2,4,1', 'post-stats': 'true' })} ${SINKS}`,
     { timeoutS: 15 },
   );
   t.same(r.errors, [], 'no errors');
@@ -86,7 +86,7 @@ t.test("a slow backend's compute time is budgeted: latency grows, is announced, 
   await sox([...src, '-t', 'raw', '-r', '16000', '-c', '1', '-e', 'signed', '-b', '16', raw, ...(existsSync(SPEECH_WAV) ? [] : ['synth']), 'trim', '0', '3']);
   // backend=slow (test plugin): the builtin animator behind 150 ms of compute per chunk, reported through
   // compute_latency once the first chunk went through; the element's allowance alone is 40 ms.
-  const r = await probe(`${APPSRC} ! ${dittoElement({ 'source-image': PORTRAIT, mode: 'live', 'frame-scale': 0.25, backend: 'slow' })} ${SINKS}`, {
+  const r = await probe(`${APPSRC} ! ${dittoElement({ 'source-image': PORTRAIT, mode: 'live', 'frame-scale': 0.25, backend: 'slow', 'post-stats': 'true' })} ${SINKS}`, {
     feed: raw,
     timeoutS: 20,
     maxList: 0,
