@@ -25,7 +25,7 @@ t.test(`a ${SECONDS} s live session at model speed keeps 25 fps with zero late f
   const raw = join(tmp.dir, 'minute.s16');
   writeFileSync(raw, testAudio(16000 * SECONDS).s16);
   const r = await probe(
-    `${S16_APPSRC.replace('appsrc', 'appsrc is-live=true')} ! ${dittoElement({ 'source-image': pool.portrait('live.jpg'), backend: 'ditto', 'worker-socket': pool.socket, mode: 'live' })} d.video ! fakesink name=vsink sync=true d.audio ! fakesink name=asink sync=true`,
+    `${S16_APPSRC.replace('appsrc', 'appsrc is-live=true')} ! ${dittoElement({ 'source-image': pool.portrait('live.jpg'), backend: 'ditto', 'worker-socket': pool.socket, mode: 'live', 'post-stats': 'true' })} d.video ! fakesink name=vsink sync=true d.audio ! fakesink name=asink sync=true`,
     { feed: raw, timeoutS: SECONDS + 60 },
   );
   t.same(r.errors, [], 'no errors');
