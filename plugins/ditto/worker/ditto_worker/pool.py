@@ -17,9 +17,11 @@ the session on it; from then on the pool is out of the path. With no idle worker
 
 The control socket (SOCK_STREAM, default SOCKET.ctl; Node speaks it, see src/workers/pool-client.ts)
 takes one JSON object per line and answers one per line:
-- {"op": "status"} -> {"ok": true, "status": {idle, reserved, busy, loading, down, exhausted, ...}}
+- {"op": "status"} -> {"ok": true, "status": {idle, reserved, busy, loading, down, exhausted, reason,
+  model_loaded, devices, list: [{id, state, device, last_error, warmup, ...}], ...}}
 - {"op": "reserve", "ttl_s": 30} -> {"ok": true, "ticket", "worker", "expires_in_s"} or
-  {"ok": false, "code": "exhausted", "message", "retry_after_s", "status"}: the server holds a worker
+  {"ok": false, "code": "exhausted" (sessions hold every worker) | "unavailable" (none loaded: loading,
+  failing to load, respawning; the message is the reason), "message", "retry_after_s", "status"}: the server holds a worker
   for the offer it is about to start and gives the ticket to the element (worker-ticket), whose
   CHECKOUT(ticket) claims exactly that worker; unclaimed reservations expire. This makes
   "503 when exhausted" race-free.
