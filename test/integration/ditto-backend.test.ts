@@ -146,9 +146,10 @@ t.test('live mode keeps 25 fps lockstep with the model latency', async (t) => {
   t.equal(r.video.max_pts_delta, FRAME_NS);
   t.equal(r.element_latency?.live, true);
   // chunk lookahead + the model's windowing at overlap 70 + allowances, plus the worker's measured window compute
-  const measured = (await pool.client.status()).list.map((w) => Math.max(w.warmup?.window_ms ?? 0, w.warmup?.first_frame_ms ?? 0)).reduce((a, b) => Math.max(a, b), 0);
-  const computeNs = Math.round((measured * 1.25 + 20) * 1e6); // the worker's budget: measured x 1.25 + 20 ms
-  t.ok(Math.abs((r.element_latency?.min_ns ?? 0) - ((27 + 2) * FRAME_NS + computeNs)) < 1e6, 'model latency + allowances + measured compute');
+  // (of the worker that served the session: the budget is measured x 1.25 + 20 ms)
+  const budgets = (await pool.client.status()).list.map((w) => Math.round((Math.max(w.warmup?.window_ms ?? 0, w.warmup?.first_frame_ms ?? 0) * 1.25 + 20) * 1e6));
+  const got = r.element_latency?.min_ns ?? 0;
+  t.ok(budgets.some((b) => Math.abs(got - ((27 + 2) * FRAME_NS + b)) < 1e6), `model latency + allowances + measured compute (${got / 1e6} ms; budgets ${budgets.map((b) => b / 1e6)} ms)`);
   const late = Number((r.messages.filter((m) => m.startsWith('ditto-stats')).pop() ?? '').match(/frames-late=\(guint64\)(\d+)/)?.[1] ?? NaN);
   t.ok(late <= 5, `the model's frames arrive in time (${late} late)`);
 });

@@ -32,7 +32,6 @@ export default async function statusRoutes(app: FastifyInstance, opts: { loadGst
       keepalive: 'POST /webrtc/sessions/:id/keepalive (session_token)',
       readiness: 'GET /readyz',
       health: 'GET /healthz',
-      ready: 'GET /readyz',
       metrics: 'GET /metrics',
     },
     sessions: { active: app.sessions.size, max: app.sessions.capacity },

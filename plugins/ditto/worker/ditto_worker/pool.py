@@ -17,9 +17,11 @@ the session on it; from then on the pool is out of the path. With no idle worker
 
 The control socket (SOCK_STREAM, default SOCKET.ctl; Node speaks it, see src/workers/pool-client.ts)
 takes one JSON object per line and answers one per line:
-- {"op": "status"} -> {"ok": true, "status": {idle, reserved, busy, loading, down, exhausted, ...}}
+- {"op": "status"} -> {"ok": true, "status": {idle, reserved, busy, loading, down, exhausted, reason,
+  model_loaded, devices, list: [{id, state, device, last_error, warmup, ...}], ...}}
 - {"op": "reserve", "ttl_s": 30} -> {"ok": true, "ticket", "worker", "expires_in_s"} or
-  {"ok": false, "code": "exhausted", "message", "retry_after_s", "status"}: the server holds a worker
+  {"ok": false, "code": "exhausted" (sessions hold every worker) | "unavailable" (none loaded: loading,
+  failing to load, respawning; the message is the reason), "message", "retry_after_s", "status"}: the server holds a worker
   for the offer it is about to start and gives the ticket to the element (worker-ticket), whose
   CHECKOUT(ticket) claims exactly that worker; unclaimed reservations expire. This makes
   "503 when exhausted" race-free.
@@ -283,8 +285,9 @@ class Pool:
             w = self.pick(None)
             if w is None:
                 st = self.status()
-                # a pool whose model cannot load is not "full": the server answers MODEL_UNAVAILABLE
-                code = "exhausted" if st["model_loaded"] else "unavailable"
+                # full (sessions hold every worker): AT_CAPACITY; none can serve (loading, failing to load,
+                # respawning): MODEL_UNAVAILABLE, with the reason
+                code = "exhausted" if st["busy"] + st["reserved"] else "unavailable"
                 message = self.exhausted_message() if code == "exhausted" else st["reason"]
                 return {"ok": False, "code": code, "message": message,
                         "retry_after_s": st["retry_after_s"], "status": st}
@@ -318,10 +321,9 @@ class Pool:
     def on_checkout(self, sock: socket.socket, ticket: str) -> bool:
         w = self.pick(ticket or None)
         if w is None:
-            if ticket:
-                msg = "worker reservation unknown or expired (ticket not found); " + self.exhausted_message()
-            else:
-                msg = self.exhausted_message()
+            st = self.status()
+            why = self.exhausted_message() if st["busy"] + st["reserved"] else st["reason"]
+            msg = f"worker reservation unknown or expired (ticket not found); {why}" if ticket else why
             P.send(sock, P.pack_error(P.E_UNAVAILABLE, msg))
             return False
         sock.setblocking(True)  # O_NONBLOCK belongs to the shared file description
@@ -370,7 +372,7 @@ class Pool:
             "restarts": sum(w.restarts for w in self.workers),
             "sessions": sum(w.sessions for w in self.workers),
             # why no session can be served now; None while a worker is idle
-            "reason": None if counts["idle"] else self.unavailable_reason(counts, loaded),
+            "reason": None if counts["idle"] else self.unavailable_reason(counts),
             # the model never loaded in any worker (a 503 MODEL_UNAVAILABLE, not a full pool)
             "model_loaded": loaded,
             "devices": list(devices.values()),
@@ -381,19 +383,24 @@ class Pool:
                       "warmup": w.warmup} for w in self.workers],
         }
 
-    def unavailable_reason(self, counts: dict, loaded: bool) -> str:
+    def unavailable_reason(self, counts: dict) -> str:
+        """Why no worker is idle: taken by sessions, failing to load (with the workers' own reasons), or loading."""
+        n = len(self.workers)
+        parts = []
+        if counts["busy"] or counts["reserved"]:
+            parts.append(f"{counts['busy'] + counts['reserved']} of {n} Ditto workers are taken "
+                         f"({counts['busy']} busy, {counts['reserved']} reserved)")
         by_error: dict[str, list[str]] = {}
         for w in self.workers:
-            if w.last_error:
+            if w.last_error and w.state in ("loading", "down"):
                 by_error.setdefault(w.last_error, []).append(str(w.id))
         if by_error:
             failures = sum(w.load_failures for w in self.workers)
-            return (f"no Ditto worker could load the model ({failures} failed loads; retrying with back-off): "
-                    + "; ".join(f"worker {', '.join(ids)}: {err}" for err, ids in by_error.items()))
-        if not loaded:
-            return f"the Ditto model is still loading in {counts['loading']} of {len(self.workers)} workers"
-        return (f"all {len(self.workers)} Ditto workers are taken ({counts['busy']} busy, "
-                f"{counts['reserved']} reserved, {counts['loading']} loading, {counts['down']} down)")
+            parts.append(f"no Ditto worker could load the model ({failures} failed loads; retrying with back-off): "
+                         + "; ".join(f"worker {', '.join(ids)}: {err}" for err, ids in by_error.items()))
+        elif counts["loading"] or counts["down"]:
+            parts.append(f"the Ditto model is still loading in {counts['loading'] + counts['down']} of {n} workers")
+        return "; ".join(parts)
 
     # ------------------------------------------------------------- loop
 

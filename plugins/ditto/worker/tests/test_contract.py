@@ -73,3 +73,31 @@ class ContractTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ImageReadingTest(unittest.TestCase):
+    """The double reads portraits by content as upstream's loader does: PNG, JPEG and WebP (lossy and lossless)."""
+
+    def test_webp_png_jpeg(self):
+        import shutil
+        import subprocess
+        if FAKE not in sys.path:
+            sys.path.insert(0, FAKE)
+        import stream_pipeline_online as fake
+        if not shutil.which("gst-launch-1.0"):
+            self.skipTest("no gst-launch-1.0")
+        tmp = tempfile.mkdtemp()
+        for name, enc in (("lossy.webp", "webpenc"), ("lossless.webp", "webpenc lossless=true"),
+                          ("p.png", "pngenc"), ("j.jpg", "jpegenc")):
+            out = os.path.join(tmp, name)
+            r = subprocess.run(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=1", "!",
+                                "video/x-raw,width=322,height=242", "!", "videoconvert", "!", *enc.split(), "!",
+                                "filesink", f"location={out}"], capture_output=True, text=True)
+            if r.returncode != 0:
+                self.skipTest(f"cannot encode {name}: {r.stderr}")
+            self.assertEqual(fake._image_size(out), (322, 242), name)
+        bogus = os.path.join(tmp, "text.jpg")
+        with open(bogus, "w") as f:
+            f.write("not an image")
+        with self.assertRaisesRegex(ValueError, "Unsupported source type"):
+            fake._image_size(bogus)
