@@ -328,6 +328,10 @@ configure_ice (napi_env env, GstElement * webrtc, napi_value ice,
   turns = js_string_array_prop (env, ice, "turnServers");
   locals = js_string_array_prop (env, ice, "localAddresses");
 
+  if (!dg_ice_configure_agent (env, ice_agent, ice)) {      /* ice.c */
+    ok = FALSE;
+    goto out;
+  }
   if (stun && *stun)
     g_object_set (webrtc, "stun-server", stun, NULL);
   for (s = turns; s && *s; s++) {

@@ -89,6 +89,8 @@ export interface ReceiverOptions {
   microphone?: boolean;
   /** Record what the viewer is shown and hears (see ChromiumReceiver.timeline()). */
   capture?: CaptureOptions;
+  /** RTCConfiguration of the peer connection (iceServers, iceTransportPolicy). */
+  rtcConfiguration?: { iceServers?: { urls: string | string[]; username?: string; credential?: string }[]; iceTransportPolicy?: 'all' | 'relay' };
 }
 
 /**
@@ -107,9 +109,20 @@ export interface ReceivedTimeline {
   audio: [ms: number, rms: number][];
 }
 
+/** The transport the peer connection uses now (getStats' selected candidate pair). */
+export interface SelectedPair {
+  state: string;
+  local: { candidateType: string; protocol: string; address: string | null; port: number | null; relayProtocol: string | null };
+  remote: { candidateType: string; protocol: string; address: string | null; port: number | null };
+}
+
 export interface LaunchOptions {
   /** Chromium's fake camera/microphone for getUserMedia, permission granted without a prompt. */
   fakeMedia?: boolean;
+  /** Another executable (e.g. a wrapper that runs Chromium inside a network namespace). */
+  executablePath?: string;
+  /** More Chromium flags (e.g. --disable-features=WebRtcHideLocalIpsWithMdns for raw host candidates). */
+  args?: string[];
 }
 
 const MIC_PAGE_URL = 'http://localhost/ditto-receiver';
@@ -128,8 +141,19 @@ export interface OfferOptions {
 // (tsx injects helpers such as __name into functions, which do not exist in the page).
 const PAGE_SCRIPT = `
 (() => {
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection((window.__rxOptions && window.__rxOptions.rtcConfiguration) || undefined);
   window.__pc = pc;
+  const candidateErrors = [];
+  pc.addEventListener('icecandidateerror', (e) => candidateErrors.push({ url: e.url, errorCode: e.errorCode, errorText: e.errorText }));
+  const gathered = async (timeout) => {
+    if (pc.iceGatheringState === 'complete') return;
+    await new Promise((resolve) => {
+      const t = setTimeout(resolve, timeout);
+      pc.addEventListener('icegatheringstatechange', () => {
+        if (pc.iceGatheringState === 'complete') { clearTimeout(t); resolve(); }
+      });
+    });
+  };
   const video = document.createElement('video');
   const audio = document.createElement('audio');
   video.autoplay = true; video.muted = true; video.playsInline = true;
@@ -170,6 +194,27 @@ const PAGE_SCRIPT = `
       return pc.localDescription.sdp;
     },
     async answer(sdp) { await pc.setRemoteDescription({ type: 'answer', sdp }); },
+    async restart(config, timeout) {
+      if (config) pc.setConfiguration(config);
+      pc.restartIce();
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(timeout);
+      return pc.localDescription.sdp;
+    },
+    async localSdp(timeout) { await gathered(timeout); return pc.localDescription.sdp; },
+    candidateErrors() { return candidateErrors; },
+    async selectedPair() {
+      const report = await pc.getStats();
+      let pair = null;
+      report.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId); });
+      if (!pair) return null;
+      const l = report.get(pair.localCandidateId), r = report.get(pair.remoteCandidateId);
+      return {
+        state: pair.state,
+        local: { candidateType: l.candidateType, protocol: l.protocol, address: l.address ?? null, port: num(l.port), relayProtocol: l.relayProtocol ?? null },
+        remote: { candidateType: r.candidateType, protocol: r.protocol, address: r.address ?? null, port: num(r.port) },
+      };
+    },
     async candidate(sdpMLineIndex, candidate) { await pc.addIceCandidate({ sdpMLineIndex, candidate }); },
     close() { pc.close(); },
     async stats() {
@@ -295,6 +340,29 @@ export class ChromiumReceiver {
     return call<void>(this.page, 'candidate', sdpMLineIndex, candidate);
   }
 
+  /**
+   * ICE restart as the offerer (RTCPeerConnection.restartIce), optionally with a new configuration (new TURN
+   * servers after a network change): resolves with the new offer once gathered (bounded by timeoutMs).
+   */
+  restartIce(config?: ReceiverOptions['rtcConfiguration'], timeoutMs = 5000): Promise<string> {
+    return call<string>(this.page, 'restart', config ?? null, timeoutMs);
+  }
+
+  /** The current local description, once gathering completed (bounded). */
+  localDescription(timeoutMs = 5000): Promise<string> {
+    return call<string>(this.page, 'localSdp', timeoutMs);
+  }
+
+  /** icecandidateerror events so far (a TURN server refusing our credentials shows up here). */
+  candidateErrors(): Promise<{ url: string; errorCode: number; errorText: string }[]> {
+    return call(this.page, 'candidateErrors');
+  }
+
+  /** The selected candidate pair, or null before one is selected. */
+  selectedPair(): Promise<SelectedPair | null> {
+    return call<SelectedPair | null>(this.page, 'selectedPair');
+  }
+
   stats(): Promise<ReceiverStats> {
     return call<ReceiverStats>(this.page, 'stats');
   }
@@ -355,9 +423,9 @@ export class ChromiumBrowser {
     const profileDir = mkdtempSync(join(tmpdir(), 'ditto-chromium-'));
     // Playwright passes the profile as --user-data-dir itself.
     const context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM_PATH,
+      executablePath: options.executablePath ?? CHROMIUM_PATH,
       headless: true,
-      args: options.fakeMedia ? [...CHROMIUM_ARGS, ...FAKE_MEDIA_ARGS] : CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, ...(options.fakeMedia ? FAKE_MEDIA_ARGS : []), ...(options.args ?? [])],
       timeout: 30_000,
     });
     return new ChromiumBrowser(context, profileDir);
