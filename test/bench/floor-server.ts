@@ -7,7 +7,7 @@
  *
  * Env: FLOOR_GRAPH=bare replaces the element by live test sources (videotestsrc + audiotestsrc) in front of
  * the same encoders: the bare webrtcbin graph that costs and lip-sync figures are compared with.
- * FLOOR_KBPS overrides the template's video bitrate; FLOOR_AUDIO names the clip (default speech.wav);
+ * FLOOR_AUDIO names the clip (default speech.wav);
  * FLOOR_START=playing plays at once instead of when ICE connects (the old start, for before/after figures).
  */
 import { createServer } from 'node:http';
@@ -27,14 +27,9 @@ const templates = new Map([
 ] as const);
 const pipelines = new Map<string, Pipeline>();
 
-/** The video encoder's bitrate in a rendered template (vp8enc target-bitrate in bit/s, x264enc bitrate in kbit/s). */
-function withVideoKbps(description: string, kbps: number): string {
-  return description.replace(/target-bitrate=\d+/, `target-bitrate=${kbps * 1000}`).replace(/(x264enc[^!]* bitrate=)\d+/, `$1${kbps}`);
-}
-
 async function answer(offer: string): Promise<{ sdp: string; id: string }> {
   const codecs = selectCodecs(parseOffer(offer), ['VP8', 'H264']);
-  let description = renderTemplate(templates.get(codecs.video.codec)!, {
+  const description = renderTemplate(templates.get(codecs.video.codec)!, {
     audio_source: 'file',
     audio_path: join(media, process.env['FLOOR_AUDIO'] ?? 'speech.wav'),
     source_image: join(media, 'portrait.jpg'),
@@ -51,8 +46,6 @@ async function answer(offer: string): Promise<{ sdp: string; id: string }> {
     h264_profile_level_id: codecs.video.profileLevelId,
   });
   const id = String(randomInt(1, 2 ** 47));
-  const kbps = process.env['FLOOR_KBPS'];
-  if (kbps) description = withVideoKbps(description, Number(kbps));
   const graph = process.env['FLOOR_GRAPH'] === 'bare'
     ? description
         .replace(/^[\s\S]*?\nditto\.video ! /, 'videotestsrc is-live=true pattern=ball ! video/x-raw,width=512,height=512,framerate=25/1 ! ')
