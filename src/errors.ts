@@ -30,6 +30,8 @@ export const ERROR_STATUS = {
   WRONG_INSTANCE: 421,
   // 409: the resource exists but cannot do that
   SESSION_NOT_LIVE: 409,
+  // 412: a WHEP PATCH for an ICE session that has since restarted (If-Match does not match the ETag)
+  ICE_SESSION_CHANGED: 412,
   // 413 / 415: rejected before the handler runs
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,

@@ -1,6 +1,7 @@
 import { openAsBlob } from 'node:fs';
 import { basename } from 'node:path';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../errors.js';
+import type { ClientIceServer } from '../ice/ice-servers.js';
 
 /**
  * The HTTP side of the client: POST /upload, POST /webrtc/offer, GET and DELETE /webrtc/sessions/:id. Creating
@@ -75,6 +76,17 @@ export class ServerApi {
 
   private sessionRef(id: string): { token: string | null; url: string } {
     return this.owned.get(id) ?? { token: null, url: `/webrtc/sessions/${encodeURIComponent(id)}` };
+  }
+
+  /** STUN/TURN servers with credentials of our own (GET /webrtc/ice-servers); [] from a server without the route. */
+  async iceServers(): Promise<ClientIceServer[]> {
+    try {
+      const r = (await this.request('GET', '/webrtc/ice-servers')) as { iceServers?: ClientIceServer[] } | null;
+      return Array.isArray(r?.iceServers) ? r.iceServers : [];
+    } catch (e) {
+      if (serverErrorDetails(e)?.http_status === 404) return [];
+      throw e;
+    }
   }
 
   /** The session's detail, or null once the server no longer has it. */

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import { iceConfigSchema } from '../ice/config.js';
+import { whepPresetsSchema } from '../whep/presets.js';
 import { packageRoot } from './package-root.js';
 
 /**
@@ -180,8 +182,8 @@ export const configSchema = z.object({
         .number()
         .int()
         .min(500)
-        .default(5000)
-        .describe('a connected viewer that sends no RTCP receiver report this long is gone'),
+        .default(20000)
+        .describe('a connected viewer that sends no RTCP this long is gone: at least 3 of RFC 3550 receivers\' randomised intervals (up to 6.2 s each); offers with b=RR get a limit sized to their interval'),
     })
     .prefault({}),
   // --- access (issue 11): who may do what, how long sessions live, drain, adaptive bitrate, instance routing ---
@@ -246,14 +248,13 @@ export const configSchema = z.object({
         .describe('URL prefix that reaches this instance (e.g. https://host/i/<id>); default /i/<id> when id is set'),
     })
     .prefault({}),
-  ice: z
+  // STUN/TURN servers, TURN REST credentials, port range, public address, ICE-TCP (src/ice/config.ts)
+  ice: iceConfigSchema.prefault({}),
+  whep: z
     .object({
-      stunServer: z.string().default('').describe('stun://host:port, empty for host candidates only'),
-      turnServers: z.array(z.string().min(1)).default([]).describe('turn://user:pass@host:port entries'),
-      localAddresses: z
-        .array(z.string().min(1))
-        .default([])
-        .describe('restrict ICE to these local addresses (tests: 127.0.0.1); empty = all'),
+      presets: whepPresetsSchema
+        .default(['sample:source_path=portrait.jpg;audio_path=speech.wav'])
+        .describe('avatars for POST /whep/:avatar, each "name:source_path=…;audio_path=…;audio_source=…;frame_scale=…" (offer payload fields)'),
     })
     .prefault({}),
   element: z

@@ -1,8 +1,11 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { authPlugin, redactUrl } from '../auth/index.js';
 import type { ServerConfig } from '../config/schema.js';
 import { createGstLoader, type GstLoader } from '../gst/loader.js';
+import { IceServers } from '../ice/ice-servers.js';
+import { iceRoutes } from '../ice/routes.js';
 import { loadPipelineCatalog, type PipelineCatalog } from '../pipelines/pipeline-template.js';
-import { authPlugin, redactUrl } from '../auth/index.js';
+import { whepRoutes } from '../whep/routes.js';
 import errorHandling from './plugins/error-handling.js';
 import instancePlugin, { instanceRewriteUrl } from './plugins/instance.js';
 import lifecyclePlugin from './plugins/lifecycle.js';
@@ -73,6 +76,9 @@ export async function buildApp(config: ServerConfig, deps: AppDeps = {}): Promis
   await app.register(metricsPlugin);
   await app.register(uploadsPlugin, { config, loadGst });
   await app.register(webrtcRoutes);
+  const iceServers = new IceServers(config.ice);
+  await app.register(iceRoutes(iceServers));
+  await app.register(whepRoutes(config, iceServers));
   await app.register(uploadRoutes);
   await app.register(liveAudioRoutes);
   await app.register(demoRoutes);

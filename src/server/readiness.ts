@@ -22,6 +22,8 @@ export interface ReadinessResult {
   reason?: string;
   /** When to ask again (seconds); the largest of the failing checks goes into Retry-After. */
   retryAfterS?: number;
+  /** What the check saw, for operators (shown under checks.<name>.details). */
+  details?: Record<string, unknown>;
 }
 
 export type ReadinessCheck = () => ReadinessResult | Promise<ReadinessResult>;
@@ -79,7 +81,12 @@ async function runCheck(check: ReadinessCheck): Promise<ReadinessResult> {
       timer = setTimeout(() => resolve({ ready: false, reason: `check did not answer within ${CHECK_TIMEOUT_MS} ms` }), CHECK_TIMEOUT_MS);
     });
     const r = await Promise.race([Promise.resolve().then(check), timeout]);
-    return { ready: r.ready === true, ...(r.reason === undefined ? {} : { reason: r.reason }), ...(r.retryAfterS === undefined ? {} : { retryAfterS: r.retryAfterS }) };
+    return {
+      ready: r.ready === true,
+      ...(r.reason === undefined ? {} : { reason: r.reason }),
+      ...(r.retryAfterS === undefined ? {} : { retryAfterS: r.retryAfterS }),
+      ...(r.details === undefined ? {} : { details: r.details }),
+    };
   } catch (e) {
     return { ready: false, reason: `check failed: ${(e as Error).message}` };
   } finally {
@@ -110,8 +117,9 @@ export default fp(
       readiness.register('model', async () => {
         try {
           const st = await workers.status();
-          if (st.idle > 0) return { ready: true };
-          return { ready: false, reason: (st as { reason?: string | null }).reason ?? `no idle Ditto worker (${st.busy} busy, ${st.loading} loading, ${st.down} down)`, retryAfterS: st.retry_after_s };
+          const details = { idle: st.idle, busy: st.busy, reserved: st.reserved, loading: st.loading, down: st.down, model_loaded: st.model_loaded };
+          if (st.idle > 0) return { ready: true, details };
+          return { ready: false, reason: st.reason ?? `no idle Ditto worker (${st.busy} busy, ${st.loading} loading, ${st.down} down)`, retryAfterS: st.retry_after_s, details };
         } catch (e) {
           return { ready: false, reason: (e as Error).message };
         }

@@ -15,7 +15,10 @@ export interface SessionManagerOptions {
   maxSessions: number;
   retryAfterS: number;
   timeouts: SessionTimeouts;
-  ice: IceConfig;
+  /** Each session's ICE agent settings (a function: sessions get TURN credentials of their own). */
+  ice: IceConfig | ((sessionId: string) => IceConfig);
+  /** 1:1 NAT: the public address announced in place of host candidates. */
+  publicAddress?: string;
   loadGst: GstLoader;
   logger: Logger;
   /** Adaptive video bitrate bounds for every session (maxBps 0 = the template's rate); null = off. */
@@ -92,7 +95,8 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     const gst = await this.opts.loadGst();
     const started = await Session.start(spec, {
       gst,
-      ice: this.opts.ice,
+      ice: typeof this.opts.ice === 'function' ? this.opts.ice(spec.id) : this.opts.ice,
+      ...(this.opts.publicAddress ? { publicAddress: this.opts.publicAddress } : {}),
       timeouts: this.opts.timeouts,
       logger: this.opts.logger,
       bitrate: this.opts.bitrate ?? null,

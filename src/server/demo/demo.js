@@ -77,7 +77,9 @@ async function start(cfg) {
   $('start').disabled = true;
   $('warnings').replaceChildren();
   setStatus('negotiating…');
-  pc = new RTCPeerConnection({ iceServers: cfg.iceServers ?? [] });
+  // STUN/TURN with TURN credentials minted for this session (the page's config is the fallback)
+  const ice = await fetch('/webrtc/ice-servers').then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  pc = new RTCPeerConnection({ iceServers: ice?.iceServers ?? cfg.iceServers ?? [] });
   const stream = new MediaStream();
   pc.ontrack = (ev) => {
     stream.addTrack(ev.track);
