@@ -52,3 +52,8 @@ export function requestToken(request: Pick<FastifyRequest, 'headers' | 'query'>,
 export function selectWsProtocol(protocols: Set<string>): string | false {
   return protocols.has(WS_PROTOCOL) ? WS_PROTOCOL : false;
 }
+
+/** A URL for the logs: the value of a `token` query parameter replaced (a session token is a bearer secret). */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&]token=)[^&#]*/gi, '$1[redacted]');
+}

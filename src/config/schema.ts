@@ -226,7 +226,12 @@ export const configSchema = z.object({
     .object({
       adaptive: z.boolean().default(true).describe('video bitrate follows the viewer\'s link (RTCP loss and RTT)'),
       minKbps: z.number().int().min(30).default(150).describe('lowest adaptive video bitrate (kbit/s)'),
-      maxKbps: z.number().int().min(30).default(3000).describe('highest adaptive video bitrate (kbit/s); the template\'s rate is the start'),
+      maxKbps: z
+        .number()
+        .int()
+        .min(0)
+        .default(0)
+        .describe('highest adaptive video bitrate (kbit/s); 0 = the template\'s rate, which is also where it starts'),
     })
     .prefault({}),
   instance: z
@@ -310,7 +315,7 @@ export const configSchema = z.object({
     })
     .prefault({}),
 }).superRefine((c, ctx) => {
-  if (c.bitrate.minKbps > c.bitrate.maxKbps) {
+  if (c.bitrate.maxKbps > 0 && c.bitrate.minKbps > c.bitrate.maxKbps) {
     ctx.addIssue({ code: 'custom', path: ['bitrate', 'minKbps'], message: 'must not exceed bitrate.maxKbps' });
   }
   // The pool socket is what makes backend "ditto" work at all: refuse to start without it.

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { authPlugin } from '../auth/index.js';
+import { authPlugin, redactUrl } from '../auth/index.js';
 import type { ServerConfig } from '../config/schema.js';
 import { createGstLoader, type GstLoader } from '../gst/loader.js';
 import { IceServers } from '../ice/ice-servers.js';
@@ -41,7 +41,19 @@ export async function buildApp(config: ServerConfig, deps: AppDeps = {}): Promis
   const loadGst = deps.loadGst ?? createGstLoader(config.pluginPath);
 
   const app = Fastify({
-    logger: deps.logger ?? { level: config.logLevel },
+    logger: deps.logger ?? {
+      level: config.logLevel,
+      // Fastify's request fields, with a WebSocket's ?token= kept out of the logs.
+      serializers: {
+        req: (req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+          method: req.method,
+          url: redactUrl(req.url ?? ''),
+          host: req.host,
+          remoteAddress: req.ip,
+          remotePort: req.socket?.remotePort,
+        }),
+      },
+    },
     bodyLimit: config.bodyLimitBytes,
     // JSON only: anything else answers 415 in our error shape.
     return503OnClosing: true,

@@ -21,7 +21,7 @@ export interface SessionManagerOptions {
   publicAddress?: string;
   loadGst: GstLoader;
   logger: Logger;
-  /** Adaptive video bitrate bounds for every session; null = off. */
+  /** Adaptive video bitrate bounds for every session (maxBps 0 = the template's rate); null = off. */
   bitrate?: { minBps: number; maxBps: number } | null;
 }
 

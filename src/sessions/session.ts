@@ -83,7 +83,7 @@ export interface SessionContext {
   publicAddress?: string;
   timeouts: SessionTimeouts;
   logger: Logger;
-  /** Adaptive video bitrate bounds; null = the template's fixed rate. */
+  /** Adaptive video bitrate bounds (maxBps 0 = the template's rate); null = the template's fixed rate. */
   bitrate?: { minBps: number; maxBps: number } | null;
 }
 
@@ -247,7 +247,11 @@ export class Session extends EventEmitter<SessionEvents> {
     this.webrtc = webrtc;
     if (this.ctx.bitrate) {
       const knob = bitrateKnob(pipeline.element(VIDEO_ENCODER));
-      if (knob) this.abr = new AdaptiveBitrate({ stats: () => webrtc.stats(), knob, ...this.ctx.bitrate, log: this.log });
+      if (knob) {
+        const maxBps = this.ctx.bitrate.maxBps || knob.startBps;
+        const minBps = Math.min(this.ctx.bitrate.minBps, maxBps);
+        this.abr = new AdaptiveBitrate({ stats: () => webrtc.stats(), knob, minBps, maxBps, log: this.log });
+      }
       else this.log.warn({ pipeline: this.spec.pipelineName }, `adaptive bitrate off: no video encoder "${VIDEO_ENCODER}" with a known bitrate property in the template`);
     }
     this.iceControl = new SessionIce(webrtc, this.spec.offerSdp, this.ctx.publicAddress ?? '', this.log);

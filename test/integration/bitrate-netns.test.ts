@@ -92,11 +92,13 @@ t.test('video bitrate falls under a bandwidth cap and recovers when it lifts', {
       const d = await detail();
       out.push({ target: d.adaptive_bitrate.target_bps, sent: d.adaptive_bitrate.sent_bps, reason: d.adaptive_bitrate.last_reason });
     }
-    t.comment(`${label}: ${out.map((o) => `${Math.round(o.target / 1000)}/${o.sent === null ? '-' : Math.round(o.sent / 1000)}`).join(' ')} (target/sent kbit/s)`);
+    t.comment(`${label}: ${out.map((o) => `${Math.round(o.target / 1000)}/${o.sent === null ? '-' : Math.round(o.sent / 1000)}${o.reason[0]}`).join(' ')} (target/sent kbit/s, reason)`);
     return out;
   };
-  const free = await sample('uncapped', 4);
-  t.ok(free.at(-1)!.target > CAP_KBIT * 1000 * 2, 'starts well above the cap');
+  // from the template's rate (whatever it is) up to well above the cap on the free link
+  let free = await sample('uncapped', 4);
+  for (let i = 0; i < 3 && free.at(-1)!.target < CAP_KBIT * 1000 * 1.6; i++) free = await sample('uncapped', 4);
+  t.ok(free.at(-1)!.target >= CAP_KBIT * 1000 * 1.6, 'runs well above the cap before it');
 
   sh('tc', 'qdisc', 'add', 'dev', hostIf, 'root', 'tbf', 'rate', `${CAP_KBIT}kbit`, 'burst', '10kb', 'latency', '150ms');
   const capped = await sample('capped', 14);
@@ -112,8 +114,8 @@ t.test('video bitrate falls under a bandwidth cap and recovers when it lifts', {
   if (v && a) t.ok(Math.abs(v - a) < 200, `audio and video play out together (${Math.round(v - a)} ms)`);
 
   sh('tc', 'qdisc', 'del', 'dev', hostIf, 'root');
-  const lifted = await sample('lifted', 22);
-  t.ok(lifted.at(-1)!.target >= CAP_KBIT * 1000 * 1.6, 'the target recovers when the cap lifts');
+  const lifted = await sample('lifted', 25);
+  t.ok(Math.max(...lifted.slice(-5).map((o) => o.target)) >= CAP_KBIT * 1000 * 1.6, 'the target recovers when the cap lifts');
   t.ok(Math.max(...lifted.slice(-5).map((o) => o.sent ?? 0)) > CAP_KBIT * 1000, 'and more than the old cap gets through');
   t.ok(lifted.some((o) => o.reason === 'increase'));
 });

@@ -2,7 +2,7 @@ import t from 'tap';
 import { EventEmitter } from 'node:events';
 import Fastify from 'fastify';
 import errorHandling from '../../src/server/plugins/error-handling.js';
-import { authPlugin, originAllowed, requestToken, selectWsProtocol, SecretSet, SessionOwners, newToken, type AuthOptions } from '../../src/auth/index.js';
+import { authPlugin, originAllowed, redactUrl, requestToken, selectWsProtocol, SecretSet, SessionOwners, newToken, type AuthOptions } from '../../src/auth/index.js';
 
 /** src/auth: tokens, where requests carry them, the Origin allow-list, and the plugin's hooks through inject(). */
 
@@ -50,6 +50,12 @@ t.test('credentials: bearer header; subprotocol and query only for WebSockets', 
   t.equal(requestToken(r({ authorization: 'Bearer h', 'sec-websocket-protocol': 'ditto-token.p' }, { token: 'q' }), true), 'h');
   t.equal(selectWsProtocol(new Set(['ditto-token.xyz', 'ditto-gst'])), 'ditto-gst');
   t.equal(selectWsProtocol(new Set(['ditto-token.xyz'])), false, 'never echoes the token');
+});
+
+t.test('tokens never reach the request log', async (t) => {
+  t.equal(redactUrl('/webrtc/sessions/x/audio?token=abc_-9&a=1'), '/webrtc/sessions/x/audio?token=[redacted]&a=1');
+  t.equal(redactUrl('/a?b=1&TOKEN=z'), '/a?b=1&TOKEN=[redacted]');
+  t.equal(redactUrl('/a?notoken=1'), '/a?notoken=1');
 });
 
 t.test('origin allow-list', async (t) => {

@@ -26,12 +26,12 @@ function handleSignals(app: FastifyInstance): void {
     }
     closing = true;
     app.log.info({ signal, sessions: app.sessions.size }, signal === 'SIGTERM' ? 'draining before shutdown' : 'shutting down');
-    const drained = signal === 'SIGTERM' ? app.lifecycle.drain() : Promise.resolve({ closedAtDeadline: 0 });
+    const drained =
+      signal === 'SIGTERM'
+        ? app.lifecycle.drain().then(({ closedAtDeadline }) => app.log.info({ closed_at_deadline: closedAtDeadline }, 'drained; closing'))
+        : Promise.resolve();
     drained
-      .then(({ closedAtDeadline }) => {
-        app.log.info({ closed_at_deadline: closedAtDeadline }, 'drained; closing');
-        return app.close();
-      })
+      .then(() => app.close())
       .then(
         () => process.exit(0),
         (e: unknown) => {

@@ -1,6 +1,5 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
-import { AppError } from '../../errors.js';
 import { SessionLimits, type LimitsInfo } from '../../sessions/session-limits.js';
 
 /**
@@ -13,7 +12,8 @@ import { SessionLimits, type LimitsInfo } from '../../sessions/session-limits.js
  */
 
 export interface Lifecycle {
-  info(sessionId: string): LimitsInfo;
+  /** The session's limits; null once it has closed. */
+  info(sessionId: string): LimitsInfo | null;
   /** Activity on a session: `playsForS` seconds of audio queued, or 0 (keep-alive). */
   touch(sessionId: string, playsForS?: number): void;
   interrupted(sessionId: string): void;
@@ -36,12 +36,6 @@ export default fp(
       limits.get(s.id)?.dispose();
       limits.delete(s.id);
     });
-    const of = (id: string) => {
-      const l = limits.get(id);
-      if (!l) throw new AppError('SESSION_NOT_FOUND', `no session ${id}`, { details: { session_id: id } });
-      return l;
-    };
-
     let drained: Promise<{ closedAtDeadline: number }> | null = null;
     app.readiness.register('draining', () =>
       drained ? { ready: false, reason: 'the server is shutting down', retryAfterS: app.appConfig.sessions.retryAfterS } : { ready: true },
@@ -74,7 +68,7 @@ export default fp(
     };
 
     app.decorate('lifecycle', {
-      info: (id: string) => of(id).info(),
+      info: (id: string) => limits.get(id)?.info() ?? null,
       touch: (id: string, playsForS = 0) => limits.get(id)?.touch(playsForS),
       interrupted: (id: string) => limits.get(id)?.interrupted(),
       get draining() {
