@@ -231,6 +231,9 @@ export function speechSrc(path: string): string {
 export const FAKE_SINKS = 'd.video ! fakesink name=vsink d.audio ! fakesink name=asink';
 /** An appsrc named "src" taking S16LE 16 kHz mono, for tests that push audio themselves. */
 export const S16_APPSRC = 'appsrc name=src format=time caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved';
+/** The same as a live source, and sinks that sync to the clock: live mode tests. */
+export const LIVE_S16_APPSRC = S16_APPSRC.replace('appsrc name=src', 'appsrc name=src is-live=true');
+export const LIVE_FAKE_SINKS = 'd.video ! fakesink name=vsink sync=true d.audio ! fakesink name=asink sync=true';
 
 /** Parses "name, key=(type)value, ..." element messages into plain objects (numbers where numeric). */
 export function parseMessage(s: string): { name: string; fields: Record<string, string | number> } {

@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import t from 'tap';
 import {
   FAKE_SINKS,
+  LIVE_FAKE_SINKS,
+  LIVE_S16_APPSRC,
   PORTRAIT,
+  S16_APPSRC,
   SPEECH_WAV,
   dittoElement,
   messagesNamed,
@@ -22,9 +25,8 @@ requirePlugin();
 const tmp = tempDir();
 t.teardown(tmp.cleanup);
 
-const LIVE_SINKS = 'd.video ! fakesink name=vsink sync=true d.audio ! fakesink name=asink sync=true';
-const LIVE_APPSRC =
-  'appsrc name=src is-live=true format=time caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved';
+const LIVE_SINKS = LIVE_FAKE_SINKS;
+const LIVE_APPSRC = LIVE_S16_APPSRC;
 
 async function speechRaw(seconds: number): Promise<string> {
   const raw = join(tmp.dir, `speech-${seconds}.s16`);
@@ -127,9 +129,8 @@ t.test('ditto-stats are opt-in (post-stats)', async (t) => {
 
 t.test('offline: a gap in the input timestamps becomes silent frames, keeping A/V on the input timeline', async (t) => {
   const raw = await speechRaw(3);
-  const appsrc = 'appsrc name=src format=time caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved';
   // the timestamps jump by 0.5 s after 1 s of audio (a muted source): 3.5 s of timeline
-  const r = await probe(`${appsrc} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25 })} ${FAKE_SINKS}`, {
+  const r = await probe(`${S16_APPSRC} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25 })} ${FAKE_SINKS}`, {
     feed: raw,
     feedFast: true,
     feedPts: true,
@@ -163,9 +164,8 @@ t.test('live: timed input is placed by running time, so a stall does not add to 
 
 t.test('a serialized event stays behind the audio that came before it, on both pads, in both modes', async (t) => {
   const raw = await speechRaw(3);
-  const offlineSrc = 'appsrc name=src format=time caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved';
   for (const [mode, pipeline, fast] of [
-    ['offline', `${offlineSrc} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25 })} ${FAKE_SINKS}`, true],
+    ['offline', `${S16_APPSRC} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25 })} ${FAKE_SINKS}`, true],
     ['live', `${LIVE_APPSRC} ! ${dittoElement({ 'source-image': PORTRAIT, mode: 'live', 'frame-scale': 0.25 })} ${LIVE_SINKS}`, false],
   ] as const) {
     // a custom event after 1 s of audio: it belongs after frame 24 (before: after frame 19 offline, 15 live,
