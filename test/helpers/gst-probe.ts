@@ -117,6 +117,8 @@ export interface ProbeOptions {
   seekS?: number;
   /** an error does not end the run: it runs on until EOS or the timeout */
   continueAfterError?: boolean;
+  /** [at, len]: a GAP event of len s at at s of audio (implies feedPts; the timestamps after it jump by len) */
+  feedGapEvent?: [number, number];
   /** [at, len]: no pushes for len s at at s, then that audio at once with its own timestamps */
   feedStall?: [number, number];
   eosAfterS?: number;
@@ -190,6 +192,7 @@ export async function probe(description: string, opts: ProbeOptions = {}): Promi
   if (opts.seekS !== undefined) args.push('--seek', String(opts.seekS));
   if (opts.continueAfterError) args.push('--continue-after-error');
   if (opts.feedStall) args.push('--feed-stall', opts.feedStall.join(','));
+  if (opts.feedGapEvent) args.push('--feed-gap-event', opts.feedGapEvent.join(','));
   if (opts.eosAfterS !== undefined) args.push('--eos-after', String(opts.eosAfterS));
   if (opts.maxList !== undefined) args.push('--max-list', String(opts.maxList));
   for (const x of opts.set ?? []) args.push('--set', x);

@@ -244,3 +244,26 @@ t.test('chunk sizes as typed properties; the chunk-config string still works', a
   );
   t.match(bad.errors, [{ message: /must be 5\.\.20/ }], 'a sum out of range is a clear error at start');
 });
+
+t.test('a GAP event becomes silent frames in both modes', async (t) => {
+  const raw = await speechRaw(3);
+  // 1 s of audio, a GAP event of 0.5 s, the other 2 s (timestamps after the gap); before, the gap was ignored
+  // and the output was 3 s long
+  const offline = await probe(`${S16_APPSRC} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25 })} ${FAKE_SINKS}`, {
+    feed: raw,
+    feedFast: true,
+    feedGapEvent: [1.0, 0.5],
+    timeoutS: 20,
+  });
+  t.ok(offline.eos, 'offline: EOS');
+  t.equal(offline.video.count, 88, 'offline: 3.5 s of frames');
+  t.equal(offline.audio.last_end, 3_500_000_000, 'offline: audio to 3.5 s');
+  const live = await probe(`${LIVE_APPSRC} ! ${dittoElement({ 'source-image': PORTRAIT, mode: 'live', 'frame-scale': 0.25 })} ${LIVE_SINKS}`, {
+    feed: raw,
+    feedGapEvent: [1.0, 0.5],
+    timeoutS: 20,
+    maxList: 0,
+  });
+  t.ok(live.eos, 'live: EOS');
+  t.ok(live.video.count >= 86 && live.video.count <= 91, `live: about 3.5 s of frames (${live.video.count})`);
+});
