@@ -172,9 +172,11 @@ t.test('a serialized event stays behind the audio that came before it, on both p
     // overtaking what was still in the chunker's lookahead and the backend)
     const r = await probe(pipeline, { feed: raw, feedFast: fast, eventAtS: 1.0, timeoutS: 20, maxList: 0 });
     t.ok(r.eos, `${mode}: EOS`);
-    t.equal(r.audio.marker_at, 25, `${mode}: audio pad: after the 25 buffers of that second`);
+    if (mode === 'offline') t.equal(r.audio.marker_at, 25, `${mode}: audio pad: right after the 25 buffers of that second`);
+    // live: later if the feed was held up on a loaded machine (the silence padded meanwhile comes first)
+    else t.ok(r.audio.marker_at >= 25, `${mode}: audio pad: after the 25 buffers of that second (${r.audio.marker_at})`);
     // live mode may send GAP events instead of the very first frames on a loaded machine
-    t.ok(r.video.marker_at >= 25 - r.video.gaps && r.video.marker_at <= 25, `${mode}: video pad too (${r.video.marker_at})`);
+    t.ok(r.video.marker_at >= 25 - r.video.gaps && r.video.marker_at <= r.audio.marker_at, `${mode}: video pad too (${r.video.marker_at})`);
   }
 });
 
@@ -205,10 +207,11 @@ t.test('live: a stalled branch loses its oldest frames, with QoS, and the other 
   );
   t.same(r.errors, [], 'no errors');
   t.ok(r.eos, 'EOS');
-  t.equal(r.audio.count, 75, 'every audio buffer');
+  // 75 buffers for 3 s of audio, more if the feed itself was held up on a loaded machine (silence padding)
+  t.ok(r.audio.count >= 75, `every audio buffer (${r.audio.count})`);
   const stats = messagesNamed(r, 'ditto-stats');
   const dropped = Number(stats[stats.length - 1]?.['frames-dropped'] ?? -1);
-  t.ok(dropped > 0 && r.video.count + dropped === r.audio.count, `video frames dropped (${dropped}), the rest delivered (${r.video.count})`);
+  t.ok(dropped > 0 && r.video.count + r.video.gaps + dropped === r.audio.count, `video frames dropped (${dropped}), the rest delivered (${r.video.count})`);
   t.ok(r.qos_messages >= 1, `QoS posted (${r.qos_messages})`);
   t.equal(r.video.last_pts, r.audio.last_pts, 'the newest frames are the ones kept');
 });
@@ -265,5 +268,6 @@ t.test('a GAP event becomes silent frames in both modes', async (t) => {
     maxList: 0,
   });
   t.ok(live.eos, 'live: EOS');
-  t.ok(live.video.count >= 86 && live.video.count <= 91, `live: about 3.5 s of frames (${live.video.count})`);
+  // (more if the feed was held up on a loaded machine: starvation is padded with silence too)
+  t.ok(live.video.count >= 86 && live.video.count <= 95, `live: about 3.5 s of frames (${live.video.count})`);
 });
