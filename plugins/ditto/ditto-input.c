@@ -51,13 +51,9 @@ feed_available (GstDittoTalkingHead * self)
     g_mutex_lock (&self->lock);
     if (!ok) {
       g_mutex_unlock (&self->lock);
-      GST_ELEMENT_ERROR (self, STREAM, FAILED,
-          ("Animation backend '%s' failed: %s", self->bclass->name,
-              err ? err->message : "unknown error"), (NULL));
+      ditto_backend_failed (self, err);
       g_clear_error (&err);
       g_mutex_lock (&self->lock);
-      self->fatal = TRUE;
-      g_cond_broadcast (&self->cond);
       return GST_FLOW_ERROR;
     }
 
@@ -286,6 +282,7 @@ handle_offline_eos (GstDittoTalkingHead * self)
     g_clear_error (&err);
     g_mutex_lock (&self->lock);
     self->fatal = TRUE;
+    g_cond_broadcast (&self->cond);     /* the src tasks push EOS */
     g_mutex_unlock (&self->lock);
     return;
   }

@@ -216,6 +216,15 @@ ditto_live_refine_latency (GstDittoTalkingHead * self)
     if (self->live_clock_id)
       gst_clock_id_unschedule (self->live_clock_id);
     g_cond_broadcast (&self->cond);
+  } else if (self->live_clock_thread && latency > self->live_latency) {
+    /* Upstream linked late (the viewer's microphone behind webrtcbin's
+     * jitter buffer): its latency is known only now. Timed input is placed
+     * by running time, so the schedule must wait for it. */
+    GST_INFO_OBJECT (self, "upstream latency known: latency %" GST_TIME_FORMAT
+        " instead of %" GST_TIME_FORMAT, GST_TIME_ARGS (latency),
+        GST_TIME_ARGS (self->live_latency));
+    self->live_latency = latency;
+    changed = TRUE;
   }
   g_mutex_unlock (&self->lock);
   if (changed)
@@ -450,12 +459,9 @@ live_render_func (gpointer data)
       self->live_drained = TRUE;
     if (!ok) {
       g_mutex_unlock (&self->lock);
-      GST_ELEMENT_ERROR (self, STREAM, FAILED,
-          ("Animation backend '%s' failed: %s", self->bclass->name,
-              err ? err->message : "unknown error"), (NULL));
+      ditto_backend_failed (self, err);
       g_clear_error (&err);
       g_mutex_lock (&self->lock);
-      self->fatal = TRUE;
     }
     g_cond_broadcast (&self->cond);
   }

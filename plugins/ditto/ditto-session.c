@@ -95,11 +95,10 @@ on_backend_frame (guint64 frame_index, GstBuffer * buffer, gpointer user_data)
   g_mutex_unlock (&self->lock);
 }
 
-static void
-on_backend_error (const GError * error, gpointer user_data)
+/* Called without the lock: the backend failed; post it and stop. */
+void
+ditto_backend_failed (GstDittoTalkingHead * self, const GError * error)
 {
-  GstDittoTalkingHead *self = user_data;
-
   GST_ELEMENT_ERROR (self, STREAM, FAILED,
       ("Animation backend '%s' failed: %s", self->bclass->name,
           error ? error->message : "unknown error"), (NULL));
@@ -107,6 +106,12 @@ on_backend_error (const GError * error, gpointer user_data)
   self->fatal = TRUE;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
+}
+
+static void
+on_backend_error (const GError * error, gpointer user_data)
+{
+  ditto_backend_failed (user_data, error);
 }
 
 static void

@@ -6,12 +6,14 @@
  *   gstdittotalkinghead.c  class, properties, state changes
  *   ditto-input.c          sink pad: caps, chain, events, offline feeding
  *   ditto-session.c        session open/close and the backend callbacks
- *   ditto-live.c           live mode: scheduler thread, latency, interrupt
- *   ditto-output.c         per-src-pad queues and streaming tasks
- *   ditto-video-out.c      video caps, negotiation and conversion
- * Locking: properties under the object lock; everything from `lock` on
- * under `lock`. Never take the object lock while holding `lock` in a path
- * that can block.
+ *   ditto-live.c           live mode: clock and render threads, latency,
+ *                          interrupt
+ *   ditto-output.c         per-src-pad queues and streaming tasks, stats
+ *   ditto-video-out.c      video caps, negotiation, conversion, buffer pool
+ * Locking: properties under the element's object lock, except those the
+ * streaming threads read (chunk-sleep, post-stats), which live under
+ * `lock` with everything from `lock` on. Never take the element's object
+ * lock (nor post a message, which takes it) while holding `lock`.
  */
 #ifndef __GST_DITTO_TALKING_HEAD_PRIVATE_H__
 #define __GST_DITTO_TALKING_HEAD_PRIVATE_H__
@@ -153,6 +155,8 @@ gboolean gst_ditto_talking_head_sink_query (GstPad * pad, GstObject * parent,
 /* ditto-session.c */
 gboolean ditto_session_open (GstDittoTalkingHead * self);
 void ditto_session_close (GstDittoTalkingHead * self);
+/* Without the lock: post the backend's error and stop the element. */
+void ditto_backend_failed (GstDittoTalkingHead * self, const GError * error);
 
 /* ditto-live.c */
 gboolean ditto_latency_query (GstDittoTalkingHead * self, GstQuery * query);

@@ -21,6 +21,12 @@
  * clock from PLAYING until upstream EOS has played out, animating silence
  * (an idle face) whenever input is missing.
  *
+ * Input is placed by running time: a gap in its timestamps (or a GAP event)
+ * becomes silence. In live mode, input whose timestamps follow its sample
+ * count that arrives after its slot is dropped, so stalls do not add up to
+ * latency; untimed input (or input pushed faster than real time with
+ * do-timestamp) is taken in arrival order.
+ *
  * Zero-length input (EOS before any sample) is an error in offline mode (a
  * file render with no audio is a mistake); in live mode the stream simply ends.
  *
@@ -329,8 +335,9 @@ gst_ditto_talking_head_class_init (GstDittoTalkingHeadClass * klass)
   g_object_class_install_property (gobject_class, PROP_POST_STATS,
       g_param_spec_boolean ("post-stats", "Post stats",
           "Post a \"ditto-stats\" element message (frames-out, frames-late, "
-          "silence-frames, fps, video-pts, audio-pts) once a second and at "
-          "the end of the stream", DEFAULT_POST_STATS,
+          "silence-frames, late-samples, frames-dropped, fps, video-pts, "
+          "audio-pts) once a second and at the end of the stream",
+          DEFAULT_POST_STATS,
           rw | GST_PARAM_MUTABLE_PLAYING));
 
   /**

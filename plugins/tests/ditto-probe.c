@@ -19,6 +19,8 @@
  * --feed-pts: timestamp the fed buffers: PTS = running time at the start of
  *   the feed (0 for a non-live appsrc) + audio position, + the pause after
  *   --feed-gap (a gap in the timestamps, as a muted source leaves).
+ * --feed-gap-event at,len: with --feed-pts, a GAP event of len seconds at
+ *   at seconds of audio (the timestamps after it jump by len; no pause).
  * --feed-stall at,len: like --feed-gap, but the audio of the pause is
  *   pushed at once afterwards with its own timestamps (a network stall).
  * --event-at s: a serialized custom event ("ditto-probe-marker") after s
@@ -86,7 +88,7 @@ static guint max_list = 5000;
 
 static gchar *feed_file;
 static gdouble gap_at = -1, gap_len = 0;
-static gboolean feed_fast, feed_pts, feed_stall;
+static gboolean feed_fast, feed_pts, feed_stall, feed_gap_event;
 static gdouble event_at = -1;
 static gdouble seek_to = -1;
 static gboolean continue_after_error;
@@ -547,6 +549,20 @@ on_bus (GstBus * bus, GstMessage * msg, gpointer data)
   return TRUE;
 }
 
+/* --feed-gap-event: the empty GAP-flagged buffer becomes a GAP event */
+static GstPadProbeReturn
+on_src_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+
+  if (!GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP)
+      || gst_buffer_get_size (buf) > 0)
+    return GST_PAD_PROBE_OK;
+  gst_pad_push_event (pad, gst_event_new_gap (GST_BUFFER_PTS (buf),
+          GST_BUFFER_DURATION (buf)));
+  return GST_PAD_PROBE_DROP;
+}
+
 /* --feed: real-time pusher into appsrc "src" */
 static gpointer
 feed_thread (gpointer data)
@@ -579,14 +595,25 @@ feed_thread (gpointer data)
     GstBuffer *buf;
     gdouble at = (gdouble) off / 32000.0;
 
-    if (!paused && gap_at >= 0 && at >= gap_at) {
+    if (!paused && gap_at >= 0 && at >= gap_at && feed_gap_event) {
+      /* a GAP-flagged empty buffer, turned into a GAP event on the way out
+       * (see on_src_buffer): appsrc has no API for it */
+      GstBuffer *gap = gst_buffer_new ();
+      paused = TRUE;
+      GST_BUFFER_FLAG_SET (gap, GST_BUFFER_FLAG_GAP);
+      GST_BUFFER_PTS (gap) = t0 + (GstClockTime) (off / 2) * GST_SECOND / 16000;
+      GST_BUFFER_DURATION (gap) = (GstClockTime) (gap_len * GST_SECOND);
+      pause_us = (gint64) (gap_len * G_USEC_PER_SEC);
+      if (gst_app_src_push_buffer (src, gap) != GST_FLOW_OK)
+        break;
+    } else if (!paused && gap_at >= 0 && at >= gap_at) {
       paused = TRUE;
       g_usleep ((gulong) (gap_len * G_USEC_PER_SEC));
       if (!feed_stall)
         pause_us = (gint64) (gap_len * G_USEC_PER_SEC);
     }
     if (!feed_fast) {
-      gint64 due = start + pause_us + (gint64) (at * G_USEC_PER_SEC);
+      gint64 due = start + (feed_gap_event ? 0 : pause_us) + (gint64) (at * G_USEC_PER_SEC);
       gint64 now = g_get_monotonic_time ();
       if (due > now)
         g_usleep ((gulong) (due - now));
@@ -698,7 +725,7 @@ int
 main (int argc, char **argv)
 {
   gchar *region_str = NULL, *gap_str = NULL, *toggle_str = NULL;
-  gchar *stall_str = NULL;
+  gchar *stall_str = NULL, *gap_event_str = NULL;
   gchar **set_strs = NULL, **emit_strs = NULL, *accept_str = NULL;
   gdouble timeout = 60;
   Action *toggle = NULL;
@@ -719,6 +746,8 @@ main (int argc, char **argv)
         "S"},
     {"event-at", 0, 0, G_OPTION_ARG_DOUBLE, &event_at,
         "a serialized marker event after that much fed audio", "S"},
+    {"feed-gap-event", 0, 0, G_OPTION_ARG_STRING, &gap_event_str,
+        "at,len seconds: a GAP event there", "G"},
     {"feed-pts", 0, 0, G_OPTION_ARG_NONE, &feed_pts, "timestamp the feed",
         NULL},
     {"feed-stall", 0, 0, G_OPTION_ARG_STRING, &stall_str,
@@ -764,6 +793,13 @@ main (int argc, char **argv)
     return 2;
   }
 
+  if (gap_event_str) {
+    if (sscanf (gap_event_str, "%lf,%lf", &gap_at, &gap_len) != 2) {
+      g_printerr ("bad --feed-gap-event\n");
+      return 2;
+    }
+    feed_gap_event = feed_pts = TRUE;
+  }
   if (stall_str) {
     if (sscanf (stall_str, "%lf,%lf", &gap_at, &gap_len) != 2) {
       g_printerr ("bad --feed-stall\n");
@@ -847,6 +883,12 @@ main (int argc, char **argv)
     if (feed_file) {
       GstElement *src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
       if (src) {
+        if (feed_gap_event) {
+          GstPad *sp = gst_element_get_static_pad (src, "src");
+          gst_pad_add_probe (sp, GST_PAD_PROBE_TYPE_BUFFER, on_src_buffer,
+              NULL, NULL);
+          gst_object_unref (sp);
+        }
         feeder = g_thread_new ("feed", feed_thread, src);
       }
     }

@@ -117,6 +117,8 @@ export interface ProbeOptions {
   seekS?: number;
   /** an error does not end the run: it runs on until EOS or the timeout */
   continueAfterError?: boolean;
+  /** [at, len]: a GAP event of len s at at s of audio (implies feedPts; the timestamps after it jump by len) */
+  feedGapEvent?: [number, number];
   /** [at, len]: no pushes for len s at at s, then that audio at once with its own timestamps */
   feedStall?: [number, number];
   eosAfterS?: number;
@@ -190,6 +192,7 @@ export async function probe(description: string, opts: ProbeOptions = {}): Promi
   if (opts.seekS !== undefined) args.push('--seek', String(opts.seekS));
   if (opts.continueAfterError) args.push('--continue-after-error');
   if (opts.feedStall) args.push('--feed-stall', opts.feedStall.join(','));
+  if (opts.feedGapEvent) args.push('--feed-gap-event', opts.feedGapEvent.join(','));
   if (opts.eosAfterS !== undefined) args.push('--eos-after', String(opts.eosAfterS));
   if (opts.maxList !== undefined) args.push('--max-list', String(opts.maxList));
   for (const x of opts.set ?? []) args.push('--set', x);
@@ -231,6 +234,9 @@ export function speechSrc(path: string): string {
 export const FAKE_SINKS = 'd.video ! fakesink name=vsink d.audio ! fakesink name=asink';
 /** An appsrc named "src" taking S16LE 16 kHz mono, for tests that push audio themselves. */
 export const S16_APPSRC = 'appsrc name=src format=time caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved';
+/** The same as a live source, and sinks that sync to the clock: live mode tests. */
+export const LIVE_S16_APPSRC = S16_APPSRC.replace('appsrc name=src', 'appsrc name=src is-live=true');
+export const LIVE_FAKE_SINKS = 'd.video ! fakesink name=vsink sync=true d.audio ! fakesink name=asink sync=true';
 
 /** Parses "name, key=(type)value, ..." element messages into plain objects (numbers where numeric). */
 export function parseMessage(s: string): { name: string; fields: Record<string, string | number> } {

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import {
   FRAME_NS,
+  LIVE_FAKE_SINKS,
+  LIVE_S16_APPSRC,
   PORTRAIT,
   SPEECH_WAV,
   dittoElement,
@@ -22,9 +24,8 @@ requirePlugin();
 const tmp = tempDir();
 t.teardown(tmp.cleanup);
 
-const SINKS = 'd.video ! fakesink name=vsink sync=true d.audio ! fakesink name=asink sync=true';
-const APPSRC =
-  'appsrc name=src is-live=true format=time caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved';
+const SINKS = LIVE_FAKE_SINKS;
+const APPSRC = LIVE_S16_APPSRC;
 
 t.test('keeps 25 fps through a 1.2 s input gap and animates the audio that comes after it', async (t) => {
   const raw = join(tmp.dir, 'speech.s16');
