@@ -4,11 +4,15 @@
 #   ditto-gpu-entrypoint [all] [server options]   doctor, then the pool and the server (backend "ditto")
 #   ditto-gpu-entrypoint serve [server options]    GStreamer doctor, then the server only (pool elsewhere)
 #   ditto-gpu-entrypoint pool [pool options]       model doctor, then the pool only
-#   ditto-gpu-entrypoint doctor                    both doctors; exit status 0 when everything can start
+#   ditto-gpu-entrypoint doctor [--model]          both doctors; exit status 0 when everything can start
+#                                                  (--model: ditto-gst doctor --model, the GPU box's first command)
+#   ditto-gpu-entrypoint ready                     exit 0 when GET /readyz says a session would be served now
+#                                                  (the image's and compose's healthcheck)
+# Engines for this GPU: ditto-build-engines (see docker/README.md).
 set -euo pipefail
 
 usage() {
-  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
 }
 
 app="${DITTO_GST_APP:-/opt/ditto-gst}"
@@ -52,9 +56,20 @@ gst_doctor() {
 export DITTO_ELEMENT_BACKEND="${DITTO_ELEMENT_BACKEND:-ditto}"
 export DITTO_WORKER_SOCKET="${DITTO_WORKER_SOCKET:-$pool_socket}"
 server_cmd=(node "$app/dist/src/cli/main.js" serve)
+# the server's --port (from the arguments of all/serve, else DITTO_PORT, else 8080); DITTO_READY_URL overrides
+port="${DITTO_PORT:-8080}"
+prev=""
+for a in "$@"; do [ "$prev" = "--port" ] && port="$a"; prev="$a"; done
+ready_url="${DITTO_READY_URL:-http://127.0.0.1:$port/readyz}"
+
+# Readiness, not liveness: 0 only when the server would take a session now (a loaded, self-tested worker).
+ready() {
+  node -e 'fetch(process.argv[1]).then(async (r) => { const b = await r.text(); if (r.status !== 200) console.error(b); process.exit(r.status === 200 ? 0 : 1); }, (e) => { console.error(String(e)); process.exit(1); })' "$ready_url"
+}
 pool_cmd=(python3 -m ditto_worker.pool --socket "$pool_socket" --workers "${DITTO_POOL_WORKERS:-1}"
   --upstream "$upstream" --cfg-pkl "$cfg" --data-root "$engines")
 [ -z "${DITTO_SETUP_JSON:-}" ] || pool_cmd+=(--setup-json "$DITTO_SETUP_JSON")
+[ -z "${DITTO_POOL_DEVICES:-}" ] || pool_cmd+=(--devices "$DITTO_POOL_DEVICES")
 
 # Both in one container: the pool first (loading engines takes seconds), the server once the pool's
 # control socket exists. When either exits, the other is stopped and its status is the container's.
@@ -75,8 +90,11 @@ all() {
     fi
     sleep 1; waited=$((waited + 1))
   done
-  echo "[entrypoint] pool ready at $pool_socket; starting the server"
+  echo "[entrypoint] pool answering at $pool_socket (workers load and self-test); starting the server"
   "${server_cmd[@]}" "$@" & server_pid=$!
+  # say once when sessions can be served (the healthcheck asks the same question)
+  ( until ready 2>/dev/null; do kill -0 "$server_pid" 2>/dev/null || exit 0; sleep 2; done
+    echo "[entrypoint] ready: $ready_url" ) &
   wait -n "$server_pid" "$pool_pid" || status=$?
   kill -TERM "$server_pid" "$pool_pid" 2>/dev/null || true
   wait "$server_pid" "$pool_pid" 2>/dev/null || true
@@ -85,14 +103,19 @@ all() {
 
 mode=all
 case "${1:-}" in
-  all|serve|pool|doctor) mode="$1"; shift ;;
+  all|serve|pool|doctor|ready) mode="$1"; shift ;;
   -h|--help|help) usage; exit 0 ;;
   ""|-*) ;;
   *) echo "[entrypoint] unknown command \"$1\"" >&2; usage; exit 2 ;;
 esac
 
 case "$mode" in
+  ready)
+    ready
+    ;;
   doctor)
+    # the full model check: import, unpickle, engines + plugin for this GPU, self-test, a render (timed)
+    [ "${1:-}" != "--model" ] || exec node "$app/dist/src/cli/main.js" doctor "$@"
     status=0
     model_doctor || status=1
     gst_doctor "$@" || status=1

@@ -19,11 +19,19 @@ export const ERROR_STATUS = {
   LIVE_AUDIO_INVALID: 400,
   /** Pushed audio would run too far ahead of playback (the WebSocket is slowed first; see live-audio.ts). */
   LIVE_AUDIO_OVERRUN: 429,
+  // 401 / 403: who is asking (src/auth): no or a malformed credential / a credential that does not grant this
+  AUTH_REQUIRED: 401,
+  AUTH_FORBIDDEN: 403,
+  ORIGIN_NOT_ALLOWED: 403,
   // 404
   NOT_FOUND: 404,
   SESSION_NOT_FOUND: 404,
+  // 421: a session URL of another instance reached this one (scale-out routing)
+  WRONG_INSTANCE: 421,
   // 409: the resource exists but cannot do that
   SESSION_NOT_LIVE: 409,
+  // 412: a WHEP PATCH for an ICE session that has since restarted (If-Match does not match the ETag)
+  ICE_SESSION_CHANGED: 412,
   // 413 / 415: rejected before the handler runs
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
@@ -34,6 +42,8 @@ export const ERROR_STATUS = {
   MEDIA_EMPTY: 422,
   MEDIA_DECODE_FAILED: 422,
   IMAGE_TOO_LARGE: 422,
+  // 429: too many offers from one client (Retry-After)
+  RATE_LIMITED: 429,
   // 503: try again later
   AT_CAPACITY: 503,
   SHUTTING_DOWN: 503,

@@ -54,9 +54,13 @@ builtin_open (const DittoBackendConfig * config,
   g_mutex_init (&self->lock);
 
   const DittoFaceLayout *l = ditto_animator_get_layout (animator);
-  GST_INFO ("face %s at %.0f,%.0f %.0fx%.0f; eyes %.0f,%.0f %.0f,%.0f; "
+  static const char *const sources[] = { "default", "dlib", "haar", "face-box",
+    "template"
+  };
+  GST_INFO ("face %s (%s) at %.0f,%.0f %.0fx%.0f; eyes %.0f,%.0f %.0f,%.0f; "
       "mouth %.0f,%.0f half-width %.0f",
-      l->detected ? "found" : "defaulted", l->face_x, l->face_y, l->face_w,
+      l->detected ? "found" : "defaulted", sources[l->source], l->face_x,
+      l->face_y, l->face_w,
       l->face_h, l->eye_x[0], l->eye_y[0], l->eye_x[1], l->eye_y[1],
       l->mouth_x, l->mouth_y, l->mouth_half_w);
   if (self->callbacks.on_face) {
@@ -146,8 +150,8 @@ builtin_close (DittoBackend * backend)
 
 const DittoBackendClass ditto_backend_builtin = {
   .name = "builtin",
-  .description = "CPU animator: Haar face layout, audio-driven jaw, lips, "
-      "blinks and head motion by smooth image warps",
+  .description = "CPU animator: dlib face landmarks, audio-driven jaw, "
+      "lips, eyes, brows and head motion by a piecewise-affine mesh warp",
   .open = builtin_open,
   .extra_latency_frames = builtin_extra_latency_frames,
   .feed = builtin_feed,

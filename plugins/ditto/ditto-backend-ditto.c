@@ -13,6 +13,11 @@
  * messages, copies (converting to the element's format) the frame out of its
  * slot, releases the slot and hands the buffer to the element.
  *
+ * Timing: READY carries the worker's measured per-window compute (feed of a
+ * window to its first frame, from the worker's start-up self-test) and TIMING
+ * messages raise it when a session measures more; compute_latency() hands it
+ * to the element, which budgets live lookahead and LATENCY with it.
+ *
  * Failure: the worker's connection closing, or no answer for worker-timeout
  * seconds while a chunk or the drain is outstanding, is a
  * DITTO_BACKEND_ERROR_WORKER error for this session only.
@@ -53,6 +58,7 @@ typedef struct {
   gchar *worker;                /* "worker=0 pid=123", for messages */
   gint timeout_ms;
   guint extra_latency;
+  guint64 compute_us;           /* under lock: measured window compute */
   guint chunk_samples;
 
   guint8 *map;
@@ -287,6 +293,17 @@ reader_func (gpointer data)
       case DITTO_MSG_ERROR:
         remote_fail (self, error_from_msg (&msg));
         break;
+      case DITTO_MSG_TIMING:
+        if (msg.body_len >= 4) {
+          guint64 us = ditto_msg_u32 (&msg, 0);
+          g_mutex_lock (&self->lock);
+          if (us > self->compute_us)
+            self->compute_us = us;
+          g_mutex_unlock (&self->lock);
+          GST_INFO ("%s measured %.1f ms of window compute", self->worker,
+              us / 1000.0);
+        }
+        break;
       case DITTO_MSG_WARNING:{
         gchar *text = g_strndup ((const gchar *) msg.body, msg.body_len);
         GST_WARNING ("%s", text);
@@ -481,6 +498,8 @@ remote_open (const DittoBackendConfig * config,
   if (!wait_for (self, DITTO_MSG_READY, &msg, error))
     goto fail;
   self->extra_latency = ditto_msg_u32 (&msg, 0);
+  if (msg.body_len >= 28)       /* older workers send no compute figure */
+    self->compute_us = ditto_msg_u32 (&msg, 24);
   if (ditto_msg_u32 (&msg, 4) && self->cb.on_face) {
     gint box[4];
     guint i;
@@ -507,11 +526,11 @@ remote_open (const DittoBackendConfig * config,
   }
   self->last_activity = g_get_monotonic_time ();
   self->reader = g_thread_new ("dittoremote", reader_func, self);
-  GST_INFO ("session on %s: %dx%d %s, extra latency %u frames", self->worker,
-      GST_VIDEO_INFO_WIDTH (&self->out_info),
+  GST_INFO ("session on %s: %dx%d %s, extra latency %u frames, window "
+      "compute %.1f ms", self->worker, GST_VIDEO_INFO_WIDTH (&self->out_info),
       GST_VIDEO_INFO_HEIGHT (&self->out_info),
       gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (&self->out_info)),
-      self->extra_latency);
+      self->extra_latency, self->compute_us / 1000.0);
   return &self->parent;
 
 fail:
@@ -526,6 +545,18 @@ static guint
 remote_extra_latency_frames (DittoBackend * backend)
 {
   return ((DittoRemote *) backend)->extra_latency;
+}
+
+static GstClockTime
+remote_compute_latency (DittoBackend * backend)
+{
+  DittoRemote *self = (DittoRemote *) backend;
+  guint64 us;
+
+  g_mutex_lock (&self->lock);
+  us = self->compute_us;
+  g_mutex_unlock (&self->lock);
+  return us * GST_USECOND;
 }
 
 static gboolean
@@ -689,4 +720,5 @@ const DittoBackendClass ditto_backend_ditto = {
   .drain = remote_drain,
   .reset = remote_reset,
   .close = remote_close,
+  .compute_latency = remote_compute_latency,
 };

@@ -138,6 +138,9 @@ struct _DittoBackend {
 /* Registry: builtin is always there; others register at plugin load. */
 const DittoBackendClass *ditto_backend_lookup (const gchar * name);
 const DittoBackendClass *const *ditto_backend_list (void);
+/* Add a backend by name; call from plugin_init only (not thread-safe).
+ * FALSE when the name is taken by another class or the registry is full. */
+gboolean ditto_backend_register (const DittoBackendClass * klass);
 
 /* The built-in CPU animator (ditto-backend-builtin.c). */
 extern const DittoBackendClass ditto_backend_builtin;

@@ -30,12 +30,14 @@ typedef enum {
   DITTO_MSG_CLOSE = 7,
   /* worker -> client */
   DITTO_MSG_ASSIGNED = 20,      /* utf-8 "worker=<id> pid=<pid>" */
-  DITTO_MSG_READY = 21,         /* u32 extra_latency_frames, u32 has_face, i32 x, y, w, h */
+  DITTO_MSG_READY = 21,         /* u32 extra_latency_frames, u32 has_face, i32 x, y, w, h,
+                                 * u32 compute_us (the worker's measured window compute) */
   DITTO_MSG_FRAME = 22,         /* u64 index, u32 slot, u32 epoch */
   DITTO_MSG_CHUNK_DONE = 23,    /* u64 first, u32 epoch */
   DITTO_MSG_DRAINED = 24,       /* u64 frames, u32 epoch */
   DITTO_MSG_ERROR = 25,         /* u32 code (DittoBackendError), utf-8 message */
   DITTO_MSG_WARNING = 26,       /* utf-8 message */
+  DITTO_MSG_TIMING = 27,        /* u32 compute_us: the measured window compute grew */
 } DittoMsgType;
 
 #define DITTO_MSG_MAX (1 << 20)

@@ -13,8 +13,7 @@
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
-  return gst_element_register (plugin, "dittotalkinghead", GST_RANK_NONE,
-      GST_TYPE_DITTO_TALKING_HEAD);
+  return GST_ELEMENT_REGISTER (dittotalkinghead, plugin);
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, ditto,

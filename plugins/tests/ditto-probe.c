@@ -16,7 +16,27 @@
  *   "src" in 40 ms blocks at real-time pace (--feed-fast: as fast as
  *   accepted), pausing `len` seconds at `at` seconds of audio (--feed-gap),
  *   then end the stream.
+ * --feed-pts: timestamp the fed buffers: PTS = running time at the start of
+ *   the feed (0 for a non-live appsrc) + audio position, + the pause after
+ *   --feed-gap (a gap in the timestamps, as a muted source leaves).
+ * --feed-gap-event at,len: with --feed-pts, a GAP event of len seconds at
+ *   at seconds of audio (the timestamps after it jump by len; no pause).
+ * --feed-stall at,len: like --feed-gap, but the audio of the pause is
+ *   pushed at once afterwards with its own timestamps (a network stall).
+ * --event-at s: a serialized custom event ("ditto-probe-marker") after s
+ *   seconds of fed audio; each pad reports how many buffers came before it.
+ * --seek s: a flushing, accurate seek to s once PLAYING; each pad reports
+ *   its last segment (start, whether it carries the seek's seqnum) and the
+ *   PTS of the first buffer after it.
+ * --continue-after-error: an error does not end the run; EOS or the timeout
+ *   does (whether EOS still reaches the sinks).
  * --eos-after: send EOS to the pipeline after that many seconds of PLAYING.
+ * --set s:element:prop=value (repeatable): set a property s seconds after
+ *   the pipeline was started; --emit s:element:signal emits an action signal.
+ * --accept-caps caps: before starting, ask the element's sink pad whether it
+ *   accepts these caps ("accept_caps" in the report).
+ * --toggle element:prop=v1,v2: a thread sets the property to v1 and v2 in
+ *   turn, as fast as it can, for the whole run (lock-order tests).
  */
 #include <gst/gst.h>
 #include <gst/app/gstappsrc.h>
@@ -39,6 +59,15 @@ typedef struct {
   gchar *caps;
   gboolean eos;
   guint64 gaps;
+  guint64 bad_meta;         /* video meta disagreeing with the caps */
+  guint64 bad_map;          /* frames that could not be mapped with the caps */
+  gint64 marker_at;         /* buffers before the --event-at marker, -1: none */
+  gint64 seg_start;         /* the last segment's start, -1: none */
+  guint32 seg_seqnum;
+  gboolean seg_want_first;
+  gint64 seg_first_pts;     /* PTS of the first buffer after it */
+  guint64 alloc_queries;    /* ALLOCATION queries that reached the sink */
+  guint64 pooled;           /* buffers that came from a buffer pool */
 } PadStats;
 
 static PadStats vstats, astats;
@@ -49,14 +78,21 @@ static GString *errors, *warnings, *elements;
 static GMainLoop *loop;
 static GstElement *pipeline;
 static gboolean timed_out, got_eos, got_error;
-static gchar *latency_json, *element_latency_json;
+static gchar *latency_json, *element_latency_json, *final_latency_json;
+static guint latency_messages;    /* from the element under test */
+static guint qos_messages;
+static const gchar *accept_caps_result = "null";
 static const gchar *element_name = "d";
 static gdouble eos_after = -1;
 static guint max_list = 5000;
 
 static gchar *feed_file;
 static gdouble gap_at = -1, gap_len = 0;
-static gboolean feed_fast;
+static gboolean feed_fast, feed_pts, feed_stall, feed_gap_event;
+static gdouble event_at = -1;
+static gdouble seek_to = -1;
+static gboolean continue_after_error;
+static guint32 seek_seqnum;
 
 static void
 json_str (GString * out, const gchar * s)
@@ -88,6 +124,8 @@ stats_init (PadStats * s)
   s->arrival = g_array_new (FALSE, FALSE, sizeof (gint64));
   s->diff = g_array_new (FALSE, FALSE, sizeof (gdouble));
   s->step = g_array_new (FALSE, FALSE, sizeof (gdouble));
+  s->marker_at = -1;
+  s->seg_start = s->seg_first_pts = -1;
 }
 
 static gdouble
@@ -168,6 +206,27 @@ on_handoff (GstElement * sink, GstBuffer * buf, GstPad * pad, gpointer data)
   g_array_append_val (s->dur, dur);
   g_array_append_val (s->size, size);
   g_array_append_val (s->arrival, t);
+  if (buf->pool)
+    s->pooled++;
+  if (s->seg_want_first) {
+    s->seg_first_pts = pts;
+    s->seg_want_first = FALSE;
+  }
+  if (s == &vstats) {
+    GstVideoMeta *meta = gst_buffer_get_video_meta (buf);
+    GstCaps *caps = gst_pad_get_current_caps (pad);
+    GstVideoInfo info;
+    if (caps && gst_video_info_from_caps (&info, caps)) {
+      if (meta && (meta->format != GST_VIDEO_INFO_FORMAT (&info)
+              || (gint) meta->width != GST_VIDEO_INFO_WIDTH (&info)
+              || (gint) meta->height != GST_VIDEO_INFO_HEIGHT (&info)))
+        s->bad_meta++;
+      else if (!meta && size < GST_VIDEO_INFO_SIZE (&info))
+        s->bad_map++;
+    }
+    if (caps)
+      gst_caps_unref (caps);
+  }
   if (s == &vstats && have_region) {
     GstCaps *caps = gst_pad_get_current_caps (pad);
     GstVideoInfo info;
@@ -206,7 +265,29 @@ on_sink_event (GstPad * pad, GstPadProbeInfo * info, gpointer data)
     s->eos = TRUE;
   else if (GST_EVENT_TYPE (ev) == GST_EVENT_GAP)
     s->gaps++;
+  else if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT) {
+    const GstSegment *seg;
+    gst_event_parse_segment (ev, &seg);
+    s->seg_start = (gint64) seg->start;
+    s->seg_seqnum = gst_event_get_seqnum (ev);
+    s->seg_want_first = TRUE;
+  } else if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM
+      && gst_event_has_name (ev, "ditto-probe-marker") && s->marker_at < 0)
+    s->marker_at = s->pts->len;
   g_mutex_unlock (&s->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn
+on_sink_query (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  PadStats *s = data;
+
+  if (GST_QUERY_TYPE (GST_PAD_PROBE_INFO_QUERY (info)) == GST_QUERY_ALLOCATION) {
+    g_mutex_lock (&s->lock);
+    s->alloc_queries++;
+    g_mutex_unlock (&s->lock);
+  }
   return GST_PAD_PROBE_OK;
 }
 
@@ -222,6 +303,8 @@ hook_sink (const gchar * name, PadStats * s)
   g_signal_connect (sink, "handoff", G_CALLBACK (on_handoff), s);
   pad = gst_element_get_static_pad (sink, "sink");
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_sink_event,
+      s, NULL);
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM, on_sink_query,
       s, NULL);
   gst_object_unref (pad);
   gst_object_unref (sink);
@@ -263,6 +346,108 @@ query_latency (void)
     }
     gst_object_unref (el);
   }
+}
+
+/* The element's latency once more, after the run (it may have grown). */
+static void
+query_final_latency (void)
+{
+  GstElement *el = gst_bin_get_by_name (GST_BIN (pipeline), element_name);
+  GstPad *pad = el ? gst_element_get_static_pad (el, "video") : NULL;
+
+  if (pad) {
+    GstQuery *q = gst_query_new_latency ();
+    final_latency_json = latency_of (q, gst_pad_query (pad, q));
+    gst_query_unref (q);
+    gst_object_unref (pad);
+  }
+  if (el)
+    gst_object_unref (el);
+}
+
+typedef struct {
+  gchar *element, *prop, *value;    /* value NULL: prop is an action signal */
+} Action;
+
+static Action *
+action_parse (const gchar * spec, gboolean is_signal)
+{
+  gchar **p = g_strsplit (spec, ":", 2);
+  Action *a = NULL;
+
+  if (g_strv_length (p) == 2) {
+    a = g_new0 (Action, 1);
+    a->element = g_strdup (p[0]);
+    if (is_signal) {
+      a->prop = g_strdup (p[1]);
+    } else {
+      gchar *eq = strchr (p[1], '=');
+      if (eq) {
+        a->prop = g_strndup (p[1], eq - p[1]);
+        a->value = g_strdup (eq + 1);
+      }
+    }
+    if (a->prop == NULL) {
+      g_free (a->element);
+      g_clear_pointer (&a, g_free);
+    }
+  }
+  g_strfreev (p);
+  return a;
+}
+
+static void
+action_run (const Action * a, const gchar * value)
+{
+  GstElement *el = gst_bin_get_by_name (GST_BIN (pipeline), a->element);
+
+  if (el == NULL)
+    return;
+  if (value)
+    gst_util_set_object_arg (G_OBJECT (el), a->prop, value);
+  else
+    g_signal_emit_by_name (el, a->prop);
+  gst_object_unref (el);
+}
+
+static gboolean
+on_action (gpointer data)
+{
+  Action *a = data;
+
+  action_run (a, a->value);
+  return G_SOURCE_REMOVE;
+}
+
+static gint toggle_stop;
+
+static gpointer
+toggle_thread (gpointer data)
+{
+  Action *a = data;
+  gchar **values = g_strsplit (a->value, ",", -1);
+  guint i = 0, n = g_strv_length (values);
+
+  while (n > 0 && !g_atomic_int_get (&toggle_stop)) {
+    action_run (a, values[i++ % n]);
+    g_usleep (50);
+  }
+  g_strfreev (values);
+  return NULL;
+}
+
+/* "s:rest" -> s seconds, then the action */
+static gboolean
+schedule_action (const gchar * spec, gboolean is_signal)
+{
+  gchar *end = NULL;
+  gdouble at = g_ascii_strtod (spec, &end);
+  Action *a;
+
+  if (end == spec || *end != ':' || !(a = action_parse (end + 1, is_signal)))
+    return FALSE;
+  g_timeout_add ((guint) (at * 1000), on_action, a);
+  return TRUE;
 }
 
 static gboolean
@@ -307,7 +492,8 @@ on_bus (GstBus * bus, GstMessage * msg, gpointer data)
       g_free (dbg);
       if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
         got_error = TRUE;
-        g_main_loop_quit (loop);
+        if (!continue_after_error)
+          g_main_loop_quit (loop);
       }
       break;
     }
@@ -328,11 +514,30 @@ on_bus (GstBus * bus, GstMessage * msg, gpointer data)
         GstState old, new;
         gst_message_parse_state_changed (msg, &old, &new, NULL);
         if (new == GST_STATE_PLAYING) {
+          if (seek_to >= 0) {
+            GstEvent *seek = gst_event_new_seek (1.0, GST_FORMAT_TIME,
+                GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_ACCURATE,
+                GST_SEEK_TYPE_SET, (GstClockTime) (seek_to * GST_SECOND),
+                GST_SEEK_TYPE_NONE, GST_CLOCK_TIME_NONE);
+            seek_seqnum = gst_event_get_seqnum (seek);
+            seek_to = -1;
+            gst_element_send_event (pipeline, seek);
+          }
           query_latency ();
           if (eos_after >= 0)
             g_timeout_add ((guint) (eos_after * 1000), send_eos, NULL);
         }
       }
+      break;
+    case GST_MESSAGE_QOS:
+      if (g_strcmp0 (GST_OBJECT_NAME (GST_MESSAGE_SRC (msg)), element_name) == 0)
+        qos_messages++;
+      break;
+    case GST_MESSAGE_LATENCY:
+      /* what gst-launch does: redistribute the pipeline's latency */
+      if (g_strcmp0 (GST_OBJECT_NAME (GST_MESSAGE_SRC (msg)), element_name) == 0)
+        latency_messages++;
+      gst_bin_recalculate_latency (GST_BIN (pipeline));
       break;
     case GST_MESSAGE_EOS:
       got_eos = TRUE;
@@ -344,6 +549,20 @@ on_bus (GstBus * bus, GstMessage * msg, gpointer data)
   return TRUE;
 }
 
+/* --feed-gap-event: the empty GAP-flagged buffer becomes a GAP event */
+static GstPadProbeReturn
+on_src_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+
+  if (!GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP)
+      || gst_buffer_get_size (buf) > 0)
+    return GST_PAD_PROBE_OK;
+  gst_pad_push_event (pad, gst_event_new_gap (GST_BUFFER_PTS (buf),
+          GST_BUFFER_DURATION (buf)));
+  return GST_PAD_PROBE_DROP;
+}
+
 /* --feed: real-time pusher into appsrc "src" */
 static gpointer
 feed_thread (gpointer data)
@@ -353,30 +572,64 @@ feed_thread (gpointer data)
   gsize len = 0, off = 0;
   const gsize block = 640 * 2;
   gint64 start = g_get_monotonic_time (), pause_us = 0;
-  gboolean paused = FALSE;
+  gboolean paused = FALSE, live = FALSE;
+  GstClockTime t0 = 0;
 
   if (!g_file_get_contents (feed_file, &contents, &len, NULL)) {
     g_printerr ("cannot read %s\n", feed_file);
     gst_app_src_end_of_stream (src);
     return NULL;
   }
+  g_object_get (src, "is-live", &live, NULL);
+  if (feed_pts && live) {
+    GstClock *clock = gst_element_get_clock (GST_ELEMENT (src));
+    if (clock) {
+      GstClockTime now = gst_clock_get_time (clock);
+      GstClockTime base = gst_element_get_base_time (GST_ELEMENT (src));
+      t0 = now > base ? now - base : 0;
+      gst_object_unref (clock);
+    }
+  }
   while (off < len) {
     gsize n = MIN (block, len - off);
     GstBuffer *buf;
     gdouble at = (gdouble) off / 32000.0;
 
-    if (!paused && gap_at >= 0 && at >= gap_at) {
+    if (!paused && gap_at >= 0 && at >= gap_at && feed_gap_event) {
+      /* a GAP-flagged empty buffer, turned into a GAP event on the way out
+       * (see on_src_buffer): appsrc has no API for it */
+      GstBuffer *gap = gst_buffer_new ();
+      paused = TRUE;
+      GST_BUFFER_FLAG_SET (gap, GST_BUFFER_FLAG_GAP);
+      GST_BUFFER_PTS (gap) = t0 + (GstClockTime) (off / 2) * GST_SECOND / 16000;
+      GST_BUFFER_DURATION (gap) = (GstClockTime) (gap_len * GST_SECOND);
+      pause_us = (gint64) (gap_len * G_USEC_PER_SEC);
+      if (gst_app_src_push_buffer (src, gap) != GST_FLOW_OK)
+        break;
+    } else if (!paused && gap_at >= 0 && at >= gap_at) {
       paused = TRUE;
       g_usleep ((gulong) (gap_len * G_USEC_PER_SEC));
-      pause_us = (gint64) (gap_len * G_USEC_PER_SEC);
+      if (!feed_stall)
+        pause_us = (gint64) (gap_len * G_USEC_PER_SEC);
     }
     if (!feed_fast) {
-      gint64 due = start + pause_us + (gint64) (at * G_USEC_PER_SEC);
+      gint64 due = start + (feed_gap_event ? 0 : pause_us) + (gint64) (at * G_USEC_PER_SEC);
       gint64 now = g_get_monotonic_time ();
       if (due > now)
         g_usleep ((gulong) (due - now));
     }
+    if (event_at >= 0 && at >= event_at) {
+      event_at = -1;
+      gst_element_send_event (GST_ELEMENT (src),
+          gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
+              gst_structure_new_empty ("ditto-probe-marker")));
+    }
     buf = gst_buffer_new_memdup (contents + off, n);
+    if (feed_pts) {
+      GST_BUFFER_PTS (buf) = t0 + (GstClockTime) (off / 2) * GST_SECOND /
+          16000 + (GstClockTime) pause_us * GST_USECOND;
+      GST_BUFFER_DURATION (buf) = (GstClockTime) (n / 2) * GST_SECOND / 16000;
+    }
     if (gst_app_src_push_buffer (src, buf) != GST_FLOW_OK)
       break;
     off += n;
@@ -395,8 +648,15 @@ print_pad (GString * out, const gchar * name, PadStats * s)
   gint64 max_arrival_gap = 0;
 
   g_string_append_printf (out, "\"%s\":{\"count\":%u,\"eos\":%s,\"gaps\":%"
-      G_GUINT64_FORMAT ",\"caps\":", name, n, s->eos ? "true" : "false",
-      s->gaps);
+      G_GUINT64_FORMAT ",\"bad_meta\":%" G_GUINT64_FORMAT ",\"bad_map\":%"
+      G_GUINT64_FORMAT ",\"marker_at\":%" G_GINT64_FORMAT ",\"segment_start\":%"
+      G_GINT64_FORMAT ",\"segment_is_seek\":%s,\"segment_first_pts\":%"
+      G_GINT64_FORMAT ",\"allocation_queries\":%" G_GUINT64_FORMAT
+      ",\"pooled\":%" G_GUINT64_FORMAT ",\"caps\":", name, n,
+      s->eos ? "true" : "false", s->gaps, s->bad_meta, s->bad_map,
+      s->marker_at, s->seg_start,
+      seek_seqnum && s->seg_seqnum == seek_seqnum ? "true" : "false",
+      s->seg_first_pts, s->alloc_queries, s->pooled);
   json_str (out, s->caps);
   for (i = 0; i < n; i++) {
     gint64 d = g_array_index (s->dur, gint64, i);
@@ -464,8 +724,12 @@ print_pad (GString * out, const gchar * name, PadStats * s)
 int
 main (int argc, char **argv)
 {
-  gchar *region_str = NULL, *gap_str = NULL;
+  gchar *region_str = NULL, *gap_str = NULL, *toggle_str = NULL;
+  gchar *stall_str = NULL, *gap_event_str = NULL;
+  gchar **set_strs = NULL, **emit_strs = NULL, *accept_str = NULL;
   gdouble timeout = 60;
+  Action *toggle = NULL;
+  GThread *toggler = NULL;
   GOptionEntry entries[] = {
     {"region", 0, 0, G_OPTION_ARG_STRING, &region_str,
         "x,y,w,h video region for luma differences", "R"},
@@ -476,8 +740,28 @@ main (int argc, char **argv)
         "S16LE 16 kHz mono file for the appsrc named src", "FILE"},
     {"feed-gap", 0, 0, G_OPTION_ARG_STRING, &gap_str, "at,len seconds", "G"},
     {"feed-fast", 0, 0, G_OPTION_ARG_NONE, &feed_fast, "no pacing", NULL},
+    {"continue-after-error", 0, 0, G_OPTION_ARG_NONE, &continue_after_error,
+        "run on after an error until EOS or the timeout", NULL},
+    {"seek", 0, 0, G_OPTION_ARG_DOUBLE, &seek_to, "seek there once PLAYING",
+        "S"},
+    {"event-at", 0, 0, G_OPTION_ARG_DOUBLE, &event_at,
+        "a serialized marker event after that much fed audio", "S"},
+    {"feed-gap-event", 0, 0, G_OPTION_ARG_STRING, &gap_event_str,
+        "at,len seconds: a GAP event there", "G"},
+    {"feed-pts", 0, 0, G_OPTION_ARG_NONE, &feed_pts, "timestamp the feed",
+        NULL},
+    {"feed-stall", 0, 0, G_OPTION_ARG_STRING, &stall_str,
+        "at,len seconds, then the backlog at once", "G"},
     {"eos-after", 0, 0, G_OPTION_ARG_DOUBLE, &eos_after, "seconds", "S"},
     {"max-list", 0, 0, G_OPTION_ARG_INT, &max_list, "longest lists", "N"},
+    {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &set_strs,
+        "set a property later", "S:ELEMENT:PROP=VALUE"},
+    {"emit", 0, 0, G_OPTION_ARG_STRING_ARRAY, &emit_strs,
+        "emit an action signal later", "S:ELEMENT:SIGNAL"},
+    {"accept-caps", 0, 0, G_OPTION_ARG_STRING, &accept_str,
+        "ACCEPT_CAPS query on the element's sink pad first", "CAPS"},
+    {"toggle", 0, 0, G_OPTION_ARG_STRING, &toggle_str,
+        "set a property back and forth all along", "ELEMENT:PROP=V1,V2"},
     {NULL}
   };
   GOptionContext *ctx = g_option_context_new ("PIPELINE-DESCRIPTION");
@@ -509,6 +793,25 @@ main (int argc, char **argv)
     return 2;
   }
 
+  if (gap_event_str) {
+    if (sscanf (gap_event_str, "%lf,%lf", &gap_at, &gap_len) != 2) {
+      g_printerr ("bad --feed-gap-event\n");
+      return 2;
+    }
+    feed_gap_event = feed_pts = TRUE;
+  }
+  if (stall_str) {
+    if (sscanf (stall_str, "%lf,%lf", &gap_at, &gap_len) != 2) {
+      g_printerr ("bad --feed-stall\n");
+      return 2;
+    }
+    feed_stall = TRUE;
+  }
+  if (toggle_str && !(toggle = action_parse (toggle_str, FALSE))) {
+    g_printerr ("bad --toggle\n");
+    return 2;
+  }
+
   stats_init (&vstats);
   stats_init (&astats);
   errors = g_string_new ("[");
@@ -533,6 +836,38 @@ main (int argc, char **argv)
   bus = gst_element_get_bus (pipeline);
   gst_bus_add_watch (bus, on_bus, NULL);
   g_timeout_add ((guint) (timeout * 1000), on_timeout, NULL);
+  for (gchar ** p = set_strs; p && *p; p++) {
+    if (!schedule_action (*p, FALSE)) {
+      g_printerr ("bad --set %s\n", *p);
+      return 2;
+    }
+  }
+  for (gchar ** p = emit_strs; p && *p; p++) {
+    if (!schedule_action (*p, TRUE)) {
+      g_printerr ("bad --emit %s\n", *p);
+      return 2;
+    }
+  }
+
+  if (accept_str) {
+    GstElement *el = gst_bin_get_by_name (GST_BIN (pipeline), element_name);
+    GstPad *pad = el ? gst_element_get_static_pad (el, "sink") : NULL;
+    GstCaps *caps = gst_caps_from_string (accept_str);
+    if (pad && caps) {
+      GstQuery *q = gst_query_new_accept_caps (caps);
+      gboolean res = FALSE;
+      if (gst_pad_query (pad, q))
+        gst_query_parse_accept_caps_result (q, &res);
+      accept_caps_result = res ? "true" : "false";
+      gst_query_unref (q);
+    }
+    if (caps)
+      gst_caps_unref (caps);
+    if (pad)
+      gst_object_unref (pad);
+    if (el)
+      gst_object_unref (el);
+  }
 
   t_start = g_get_monotonic_time ();
   if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
@@ -548,12 +883,24 @@ main (int argc, char **argv)
     if (feed_file) {
       GstElement *src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
       if (src) {
+        if (feed_gap_event) {
+          GstPad *sp = gst_element_get_static_pad (src, "src");
+          gst_pad_add_probe (sp, GST_PAD_PROBE_TYPE_BUFFER, on_src_buffer,
+              NULL, NULL);
+          gst_object_unref (sp);
+        }
         feeder = g_thread_new ("feed", feed_thread, src);
       }
     }
+    if (toggle)
+      toggler = g_thread_new ("toggle", toggle_thread, toggle);
     g_main_loop_run (loop);
   }
+  g_atomic_int_set (&toggle_stop, 1);
+  if (toggler)
+    g_thread_join (toggler);
   query_latency ();
+  query_final_latency ();
   gst_element_set_state (pipeline, GST_STATE_NULL);
   if (feeder) {
     g_thread_join (feeder);
@@ -568,9 +915,13 @@ main (int argc, char **argv)
   g_string_append_c (out, ',');
   print_pad (out, "audio", &astats);
   g_string_append_printf (out, ",\"errors\":%s],\"warnings\":%s],"
-      "\"messages\":%s],\"latency\":%s,\"element_latency\":%s}", errors->str,
+      "\"messages\":%s],\"latency\":%s,\"element_latency\":%s,"
+      "\"final_element_latency\":%s,\"latency_messages\":%u,"
+      "\"accept_caps\":%s,\"qos_messages\":%u}", errors->str,
       warnings->str, elements->str, latency_json ? latency_json : "null",
-      element_latency_json ? element_latency_json : "null");
+      element_latency_json ? element_latency_json : "null",
+      final_latency_json ? final_latency_json : "null", latency_messages,
+      accept_caps_result, qos_messages);
   printf ("%s\n", out->str);
   fflush (stdout);
   return 0;

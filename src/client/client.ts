@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type { VideoCodec } from '../config/schema.js';
 import { AppError } from '../errors.js';
+import { agentIceFromClientServers } from '../ice/ice-servers.js';
 import type { IceConfig, Pipeline, WebRtcBin } from '../gst/index.js';
 import type { GstApi } from '../gst/loader.js';
 import { receiverDescription, TRANSCEIVER_CAPS } from './receiver-pipeline.js';
@@ -115,7 +116,13 @@ export class ClientSession {
       this.pipelineError ??= `${e.source}: ${e.message}`;
       this.end('connection-failed');
     });
-    const webrtc = p.webrtc('webrtc', o.ice);
+    // The server's STUN/TURN servers (TURN credentials minted for us) join what the command line gave.
+    const served = agentIceFromClientServers(await this.api.iceServers());
+    const webrtc = p.webrtc('webrtc', {
+      ...o.ice,
+      ...(o.ice.stunServer || !served.stunServer ? {} : { stunServer: served.stunServer }),
+      turnServers: [...(o.ice.turnServers ?? []), ...served.turnServers],
+    });
     this.webrtc = webrtc;
     webrtc.on('connection-state', (s) => {
       this.connection = s;

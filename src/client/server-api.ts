@@ -1,10 +1,12 @@
 import { openAsBlob } from 'node:fs';
 import { basename } from 'node:path';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../errors.js';
+import type { ClientIceServer } from '../ice/ice-servers.js';
 
 /**
- * The HTTP side of the client: POST /upload, POST /webrtc/offer, GET and DELETE /webrtc/sessions/:id. A
- * refusal keeps the server's error shape: an AppError with the server's code and message, and
+ * The HTTP side of the client: POST /upload, POST /webrtc/offer, GET and DELETE /webrtc/sessions/:id. Creating
+ * sends the API key (when given) as bearer; every later request on a session goes to the answer's session_url
+ * (the instance that owns it) with the answer's session_token as bearer. A refusal keeps the server's error shape: an AppError with the server's code and message, and
  * details {http_status, server_error}.
  */
 
@@ -17,6 +19,10 @@ export interface OfferAnswer {
   sdp: string;
   type: 'answer';
   session_id: string;
+  /** The bearer for every later request on this session. */
+  session_token: string;
+  /** Where the session lives (relative to the server, or absolute on another host behind an ingress). */
+  session_url?: string;
   params: Record<string, unknown> & { video_codec?: string };
   warnings: { field: string; code: string; message: string }[];
 }
@@ -35,8 +41,11 @@ const isErrorCode = (c: unknown): c is ErrorCode => typeof c === 'string' && c i
 
 export class ServerApi {
   readonly base: URL;
+  private readonly apiKey: string | null;
+  private readonly owned = new Map<string, { token: string; url: string }>();
 
-  constructor(server: string) {
+  constructor(server: string, opts: { apiKey?: string } = {}) {
+    this.apiKey = opts.apiKey || null;
     let url: URL;
     try {
       url = new URL(server);
@@ -55,17 +64,36 @@ export class ServerApi {
     // openAsBlob streams from disk: a large file never sits whole in memory.
     if (files.audio) form.append('audio', await openAsBlob(files.audio), basename(files.audio));
     if (files.source) form.append('source', await openAsBlob(files.source), basename(files.source));
-    return (await this.request('POST', '/upload', form)) as UploadResult;
+    return (await this.request('POST', '/upload', form, undefined, this.apiKey)) as UploadResult;
   }
 
   async offer(body: Record<string, unknown>): Promise<OfferAnswer> {
-    return (await this.request('POST', '/webrtc/offer', JSON.stringify(body), 'application/json')) as OfferAnswer;
+    const answer = (await this.request('POST', '/webrtc/offer', JSON.stringify(body), 'application/json', this.apiKey)) as OfferAnswer;
+    const url = answer.session_url ?? `/webrtc/sessions/${encodeURIComponent(answer.session_id)}`;
+    this.owned.set(answer.session_id, { token: answer.session_token, url });
+    return answer;
+  }
+
+  private sessionRef(id: string): { token: string | null; url: string } {
+    return this.owned.get(id) ?? { token: null, url: `/webrtc/sessions/${encodeURIComponent(id)}` };
+  }
+
+  /** STUN/TURN servers with credentials of our own (GET /webrtc/ice-servers); [] from a server without the route. */
+  async iceServers(): Promise<ClientIceServer[]> {
+    try {
+      const r = (await this.request('GET', '/webrtc/ice-servers')) as { iceServers?: ClientIceServer[] } | null;
+      return Array.isArray(r?.iceServers) ? r.iceServers : [];
+    } catch (e) {
+      if (serverErrorDetails(e)?.http_status === 404) return [];
+      throw e;
+    }
   }
 
   /** The session's detail, or null once the server no longer has it. */
   async session(id: string): Promise<Record<string, unknown> | null> {
     try {
-      return (await this.request('GET', `/webrtc/sessions/${encodeURIComponent(id)}`)) as Record<string, unknown>;
+      const { url, token } = this.sessionRef(id);
+      return (await this.request('GET', url, undefined, undefined, token)) as Record<string, unknown>;
     } catch (e) {
       if (serverErrorDetails(e)?.http_status === 404) return null;
       throw e;
@@ -75,20 +103,24 @@ export class ServerApi {
   /** DELETE; a session the server already ended is not an error. */
   async deleteSession(id: string): Promise<void> {
     try {
-      await this.request('DELETE', `/webrtc/sessions/${encodeURIComponent(id)}`);
+      const { url, token } = this.sessionRef(id);
+      await this.request('DELETE', url, undefined, undefined, token);
     } catch (e) {
       if (serverErrorDetails(e)?.http_status !== 404) throw e;
     }
   }
 
-  private async request(method: string, path: string, body?: string | FormData, contentType?: string): Promise<unknown> {
-    const url = new URL(path.replace(/^\//, ''), this.base.href.endsWith('/') ? this.base : new URL(this.base.href + '/'));
+  private async request(method: string, path: string, body?: string | FormData, contentType?: string, bearer?: string | null): Promise<unknown> {
+    const url = /^https?:\/\//.test(path) ? new URL(path) : new URL(path.replace(/^\//, ''), this.base.href.endsWith('/') ? this.base : new URL(this.base.href + '/'));
+    const headers: Record<string, string> = {};
+    if (contentType) headers['content-type'] = contentType;
+    if (bearer) headers['authorization'] = `Bearer ${bearer}`;
     let res: Response;
     try {
       res = await fetch(url, {
         method,
         ...(body === undefined ? {} : { body }),
-        ...(contentType ? { headers: { 'content-type': contentType } } : {}),
+        headers,
         signal: AbortSignal.timeout(30_000),
       });
     } catch (e) {

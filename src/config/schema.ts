@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import { iceConfigSchema } from '../ice/config.js';
+import { whepPresetsSchema } from '../whep/presets.js';
 import { packageRoot } from './package-root.js';
 
 /**
@@ -17,6 +19,9 @@ export const ELEMENT_LIMITS = {
   chunkSum: { min: 5, max: 20 },
   chunkSleepS: { min: 0, max: 1 },
 } as const;
+
+/** A configured bearer secret: long enough not to be guessed, no separators (lists come comma-separated). */
+const secret = z.string().regex(/^[A-Za-z0-9\-._~+/=]{16,}$/, 'at least 16 characters of A-Z a-z 0-9 - . _ ~ + / =');
 
 const extension = z.string().regex(/^\.[a-z0-9]+$/, 'an extension such as ".wav" (lower case, leading dot)');
 
@@ -158,8 +163,8 @@ export const configSchema = z.object({
         .number()
         .int()
         .min(100)
-        .default(15000)
-        .describe('a session that is not connected this long after its answer is torn down'),
+        .default(8000)
+        .describe('a session that is not connected this long after its answer is torn down (its slot is free again)'),
       disconnectedGraceMs: z
         .number()
         .int()
@@ -177,18 +182,79 @@ export const configSchema = z.object({
         .number()
         .int()
         .min(500)
-        .default(5000)
-        .describe('a connected viewer that sends no RTCP receiver report this long is gone'),
+        .default(20000)
+        .describe('a connected viewer that sends no RTCP this long is gone: at least 3 of RFC 3550 receivers\' randomised intervals (up to 6.2 s each); offers with b=RR get a limit sized to their interval'),
     })
     .prefault({}),
-  ice: z
+  // --- access (issue 11): who may do what, how long sessions live, drain, adaptive bitrate, instance routing ---
+  auth: z
     .object({
-      stunServer: z.string().default('').describe('stun://host:port, empty for host candidates only'),
-      turnServers: z.array(z.string().min(1)).default([]).describe('turn://user:pass@host:port entries'),
-      localAddresses: z
-        .array(z.string().min(1))
+      adminTokens: z
+        .array(secret)
         .default([])
-        .describe('restrict ICE to these local addresses (tests: 127.0.0.1); empty = all'),
+        .describe('bearer tokens of operators: list all sessions, act on any session (none = listing is refused)'),
+      apiKeys: z.array(secret).default([]).describe('when set, creating a session needs one of these as bearer'),
+      corsOrigins: z
+        .array(z.string().refine((o) => o === '*' || /^https?:\/\/[^/]+$/.test(o), 'an origin such as "https://app.example.com", or "*"'))
+        .default([])
+        .describe('origins besides the server\'s own allowed to call the API and open the audio WebSocket ("*" = any)'),
+      offerRateMax: z.number().int().min(0).default(30).describe('offers per client per window (0 = unlimited); more answer 429'),
+      offerRateWindowS: z.number().int().min(1).default(60).describe('window of the offer rate limit (seconds)'),
+      trustProxy: z
+        .boolean()
+        .default(false)
+        .describe('take the client address from X-Forwarded-For (behind a reverse proxy or ingress)'),
+    })
+    .prefault({}),
+  lifecycle: z
+    .object({
+      maxDurationS: z.number().int().min(0).default(3600).describe('a session ends after this long (seconds; 0 = no limit)'),
+      idleTimeoutS: z
+        .number()
+        .int()
+        .min(0)
+        .default(120)
+        .describe('a pushed-audio session with no audio, interrupt or keepalive this long ends (seconds; 0 = never)'),
+      drainTimeoutS: z
+        .number()
+        .min(0)
+        .default(600)
+        .describe('on SIGTERM, how long running sessions may go on before they are closed (seconds)'),
+    })
+    .prefault({}),
+  bitrate: z
+    .object({
+      adaptive: z.boolean().default(true).describe('video bitrate follows the viewer\'s link (RTCP loss and RTT)'),
+      minKbps: z.number().int().min(30).default(150).describe('lowest adaptive video bitrate (kbit/s)'),
+      maxKbps: z
+        .number()
+        .int()
+        .min(0)
+        .default(0)
+        .describe('highest adaptive video bitrate (kbit/s); 0 = the template\'s rate, which is also where it starts'),
+    })
+    .prefault({}),
+  instance: z
+    .object({
+      id: z
+        .string()
+        .regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$/, 'a DNS label (a pod name), or empty')
+        .default('')
+        .describe('this instance\'s id: session URLs carry /i/<id> so an ingress can route follow-ups to it'),
+      publicUrl: z
+        .string()
+        .refine((u) => u === '' || /^https?:\/\/[^\s]+[^/]$/.test(u), 'an absolute URL without a trailing slash, or empty')
+        .default('')
+        .describe('URL prefix that reaches this instance (e.g. https://host/i/<id>); default /i/<id> when id is set'),
+    })
+    .prefault({}),
+  // STUN/TURN servers, TURN REST credentials, port range, public address, ICE-TCP (src/ice/config.ts)
+  ice: iceConfigSchema.prefault({}),
+  whep: z
+    .object({
+      presets: whepPresetsSchema
+        .default(['sample:source_path=portrait.jpg;audio_path=speech.wav'])
+        .describe('avatars for POST /whep/:avatar, each "name:source_path=…;audio_path=…;audio_source=…;frame_scale=…" (offer payload fields)'),
     })
     .prefault({}),
   element: z
@@ -249,6 +315,9 @@ export const configSchema = z.object({
     })
     .prefault({}),
 }).superRefine((c, ctx) => {
+  if (c.bitrate.maxKbps > 0 && c.bitrate.minKbps > c.bitrate.maxKbps) {
+    ctx.addIssue({ code: 'custom', path: ['bitrate', 'minKbps'], message: 'must not exceed bitrate.maxKbps' });
+  }
   // The pool socket is what makes backend "ditto" work at all: refuse to start without it.
   if (c.element.backend === 'ditto' && c.worker.socket === '') {
     ctx.addIssue({ code: 'custom', path: ['worker', 'socket'], message: 'required when element.backend is "ditto" (the worker pool\'s socket)' });

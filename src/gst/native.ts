@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { GstError } from './errors.js';
 import type { PadCounters } from './element.js';
 import type { IncomingTargets, TransceiverDirection } from './webrtcbin.js';
-import type { IceConfig, PropertyValue, WebRtcConnectionState, WebRtcIceConnectionState, WebRtcIceGatheringState } from './types.js';
+import type { IceConfig, IceRestartResult, PropertyValue, WebRtcConnectionState, WebRtcIceConnectionState, WebRtcIceGatheringState } from './types.js';
 
 /** Opaque pipeline handle owned by the addon. */
 export type NativeHandle = { readonly __brand: 'ditto-gst-pipeline' };
@@ -33,6 +33,7 @@ export interface NativeAddon {
   webrtcConfigure(h: NativeHandle, element: string, ice: IceConfig | undefined): void;
   webrtcAnswer(h: NativeHandle, element: string, offerSdp: string, capsWaitMs: number, gatherTimeoutMs: number): Promise<string>;
   webrtcAddIceCandidate(h: NativeHandle, element: string, sdpMLineIndex: number, candidate: string): void;
+  webrtcIceRestart(h: NativeHandle, element: string, remoteUfrag: string, remotePwd: string): IceRestartResult;
   webrtcStats(h: NativeHandle, element: string): Promise<Record<string, unknown>>;
   webrtcStates(h: NativeHandle, element: string): {
     connection: WebRtcConnectionState;

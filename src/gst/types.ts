@@ -44,6 +44,19 @@ export interface IceConfig {
   turnServers?: string[];
   /** Restrict gathering to these local addresses (tests: ['127.0.0.1']). Empty = all interfaces. */
   localAddresses?: string[];
+  /** Local port range for ICE candidates (both 0 or absent = any port). */
+  minPort?: number;
+  maxPort?: number;
+  /** Gather ICE-TCP candidates too (libnice's default: true). */
+  tcp?: boolean;
+}
+
+/** The local side of a restarted ICE session (WebRtcBin.restartIce). */
+export interface IceRestartResult {
+  ufrag: string;
+  pwd: string;
+  /** Local candidates, `candidate:…` (without "a="). */
+  candidates: string[];
 }
 
 export interface RtpStats {

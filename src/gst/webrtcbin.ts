@@ -3,6 +3,7 @@ import { Events } from './emitter.js';
 import { nativeAsync, nativeCall } from './errors.js';
 import { native } from './native.js';
 import type {
+  IceRestartResult,
   RtpStats,
   TypedEmitter,
   WebRtcConnectionState,
@@ -100,6 +101,16 @@ export class WebRtcBin extends Element implements TypedEmitter<WebRtcEvents> {
 
   addIceCandidate(sdpMLineIndex: number, candidate: string): void {
     nativeCall(() => native().webrtcAddIceCandidate(this.pipeline.handle, this.name, sdpMLineIndex, candidate));
+  }
+
+  /**
+   * ICE restart as the answering side (WHEP PATCH): new local credentials, the peer's new ones, remote
+   * candidates cleared, local candidates kept; DTLS and the media graph carry on (see src/native/ice.c).
+   * Add the peer's new candidates with addIceCandidate afterwards. GstError('GST_WEBRTC') when ICE has not
+   * started or the session is not bundled.
+   */
+  restartIce(remoteUfrag: string, remotePwd: string): IceRestartResult {
+    return nativeCall(() => native().webrtcIceRestart(this.pipeline.handle, this.name, remoteUfrag, remotePwd));
   }
 
   /** webrtcbin's get-stats, as plain objects keyed by stats id (enum fields as nicks). */

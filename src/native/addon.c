@@ -281,6 +281,7 @@ NAPI_MODULE_INIT ()
     EXPORT ("webrtcConfigure", dg_webrtc_configure),
     EXPORT ("webrtcAnswer", dg_webrtc_answer),
     EXPORT ("webrtcAddIceCandidate", dg_webrtc_add_candidate),
+    EXPORT ("webrtcIceRestart", dg_webrtc_ice_restart),
     EXPORT ("webrtcStats", dg_webrtc_stats),
     EXPORT ("webrtcStates", dg_webrtc_states),
     EXPORT ("webrtcRtcpAge", dg_webrtc_rtcp_age),

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "ditto_gst",
-      "sources": ["addon.c", "dispatch.c", "values.c", "pipeline.c", "webrtc.c", "pads.c", "incoming.c"],
+      "sources": ["addon.c", "dispatch.c", "values.c", "pipeline.c", "webrtc.c", "pads.c", "incoming.c", "ice.c"],
       "cflags": [
         "-std=gnu11",
         "-Wall",

@@ -254,6 +254,11 @@ napi_value dg_webrtc_link_incoming (napi_env env, napi_callback_info info);
 napi_value dg_pad_watch (napi_env env, napi_callback_info info);
 napi_value dg_pad_counters (napi_env env, napi_callback_info info);
 
+napi_value dg_webrtc_ice_restart (napi_env env, napi_callback_info info);
+/* ice.c: port range and ICE-TCP on webrtcbin's ICE agent from the JS ICE
+ * config; FALSE with a JS exception pending when they are not valid. */
+gboolean dg_ice_configure_agent (napi_env env, GObject * ice_agent,
+    napi_value ice);
 /* webrtc.c helpers used by pipeline.c */
 DgWebRtc *dg_pipe_find_webrtc (DgPipe * pipe, const gchar * name);
 

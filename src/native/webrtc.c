@@ -188,6 +188,22 @@ on_ssrc_active (GstElement * rtpbin, guint session, guint ssrc, DgWebRtc * rtc)
   DG_SET64 (&rtc->last_rtcp_us, g_get_monotonic_time ());
 }
 
+/* RTCP timing for lip sync. A browser can only place audio and video on one
+ * clock once it holds two sender reports per stream; rtpsession's default
+ * 5 s minimum interval made Chrome wait about 8 s before it synchronised at
+ * all (measured: no estimatedPlayoutTimestamp before the third SR). WebRTC
+ * peers accept a reduced minimum (RFC 4585 §3.4); 1 s gets sync within 2 s. */
+#define RTCP_MIN_INTERVAL (1 * GST_SECOND)
+
+static void
+on_rtpbin_element_added (GstBin * rtpbin, GstElement * element,
+    DgWebRtc * rtc)
+{
+  if (strcmp (G_OBJECT_TYPE_NAME (element), "GstRtpSession") == 0)
+    g_object_set (element, "rtcp-min-interval", (guint64) RTCP_MIN_INTERVAL,
+        NULL);
+}
+
 /* ---- ICE agent configuration ---- */
 
 typedef gpointer (*NiceAddressNewFn) (void);
@@ -312,6 +328,10 @@ configure_ice (napi_env env, GstElement * webrtc, napi_value ice,
   turns = js_string_array_prop (env, ice, "turnServers");
   locals = js_string_array_prop (env, ice, "localAddresses");
 
+  if (!dg_ice_configure_agent (env, ice_agent, ice)) {      /* ice.c */
+    ok = FALSE;
+    goto out;
+  }
   if (stun && *stun)
     g_object_set (webrtc, "stun-server", stun, NULL);
   for (s = turns; s && *s; s++) {
@@ -432,8 +452,14 @@ dg_webrtc_configure (napi_env env, napi_callback_info info)
   CONNECT (el, "notify::connection-state", on_state_notify);
   CONNECT (el, "notify::ice-connection-state", on_state_notify);
   CONNECT (el, "notify::ice-gathering-state", on_state_notify);
-  if (rtc->rtpbin)
+  if (rtc->rtpbin) {
     CONNECT (rtc->rtpbin, "on-ssrc-active", on_ssrc_active);
+    CONNECT (rtc->rtpbin, "element-added", on_rtpbin_element_added);
+    /* Sender reports map RTP time to the capture time (the buffers' running
+     * time), as the RTP timestamps themselves are: with the default send time
+     * each stream's SR also carried its own encoder and queue delay. */
+    g_object_set (rtc->rtpbin, "rtcp-sync-send-time", FALSE, NULL);
+  }
 #undef CONNECT
 
   g_mutex_lock (&pipe->lock);

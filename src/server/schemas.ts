@@ -14,4 +14,4 @@ export const sessionRouteSchema = { params: zodSchema(sessionIdParams, 'path par
 export const offerRouteSchema = { body: zodSchema(offerPayloadSchema, 'offer payload') };
 
 /** Text messages on the live audio WebSocket (binary messages are audio). */
-export const liveControlMessage = z.object({ type: z.literal('interrupt') });
+export const liveControlMessage = z.object({ type: z.enum(['interrupt', 'keepalive']) });

@@ -18,9 +18,14 @@ export interface SessionManagerOptions {
   maxSessions: number;
   retryAfterS: number;
   timeouts: SessionTimeouts;
-  ice: IceConfig;
+  /** Each session's ICE agent settings (a function: sessions get TURN credentials of their own). */
+  ice: IceConfig | ((sessionId: string) => IceConfig);
+  /** 1:1 NAT: the public address announced in place of host candidates. */
+  publicAddress?: string;
   loadGst: GstLoader;
   logger: Logger;
+  /** Adaptive video bitrate bounds for every session (maxBps 0 = the template's rate); null = off. */
+  bitrate?: { minBps: number; maxBps: number } | null;
 }
 
 export interface SessionManagerEvents {
@@ -37,6 +42,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
   private starting = 0;
   private readonly pending = new Set<Promise<unknown>>();
   private shuttingDown: Promise<void> | null = null;
+  private draining = false;
 
   constructor(private readonly opts: SessionManagerOptions) {
     super();
@@ -61,7 +67,7 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
 
   /** Throws AT_CAPACITY / SHUTTING_DOWN when a new session cannot be admitted right now. */
   assertAdmissible(): void {
-    if (this.shuttingDown) {
+    if (this.shuttingDown || this.draining) {
       throw new AppError('SHUTTING_DOWN', 'the server is shutting down', { retryAfterS: this.opts.retryAfterS });
     }
     if (this.occupied >= this.opts.maxSessions) {
@@ -96,9 +102,11 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
     gst.onListenerError(this.onListenerError);
     const started = await Session.start(spec, {
       gst,
-      ice: this.opts.ice,
+      ice: typeof this.opts.ice === 'function' ? this.opts.ice(spec.id) : this.opts.ice,
+      ...(this.opts.publicAddress ? { publicAddress: this.opts.publicAddress } : {}),
       timeouts: this.opts.timeouts,
       logger: this.opts.logger,
+      bitrate: this.opts.bitrate ?? null,
     });
     const { session } = started;
     if (session.ended || this.shuttingDown) {
@@ -138,6 +146,15 @@ export class SessionManager extends EventEmitter<SessionManagerEvents> {
 
   async delete(id: string): Promise<void> {
     await this.get(id).close('deleted', 'DELETE /webrtc/sessions/:id');
+  }
+
+  /** Refuses new sessions from now on (503 SHUTTING_DOWN); open ones go on. The drain on SIGTERM starts here. */
+  stopAdmitting(): void {
+    this.draining = true;
+  }
+
+  get admitting(): boolean {
+    return !this.draining && !this.shuttingDown;
   }
 
   /**

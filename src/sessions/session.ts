@@ -8,10 +8,13 @@ import type {
   WebRtcIceGatheringState,
 } from '../gst/types.js';
 import { AppError } from '../errors.js';
+import { rtcpSilenceLimitMs } from '../ice/liveness.js';
+import { SessionIce, type PatchResult } from '../ice/session-ice.js';
 import { gstErrorCode, type GstApi } from '../gst/loader.js';
 import type { Logger } from '../logger.js';
 import type { SessionParams } from '../offers/offer-params.js';
 import type { CodecSelection } from '../offers/sdp-offer.js';
+import { AdaptiveBitrate, bitrateKnob, type AdaptiveBitrateSnapshot } from '../bitrate/adaptive-bitrate.js';
 import { ConnectionWatchdog, type WatchdogTimeouts } from './connection-watchdog.js';
 import { LiveInput } from './live-input.js';
 import type { RtpSummary } from './session-stats.js';
@@ -36,7 +39,11 @@ export type CloseReason =
   | 'connection-closed'
   | 'rtcp-silence'
   | 'pipeline-error'
-  | 'start-failed';
+  | 'start-failed'
+  // lifecycle limits (session-limits.ts) and the drain deadline on SIGTERM: normal ends, not failures
+  | 'max-duration'
+  | 'idle-timeout'
+  | 'drain-timeout';
 
 /** Reasons that count as a failure in metrics (the others are normal ends). */
 export const FAILURE_REASONS: ReadonlySet<CloseReason> = new Set([
@@ -72,9 +79,16 @@ export type AudioSource = 'file' | 'push' | 'mic';
 export interface SessionContext {
   gst: GstApi;
   ice: IceConfig;
+  /** 1:1 NAT: the public address announced in place of host candidates (src/ice/announce.ts). */
+  publicAddress?: string;
   timeouts: SessionTimeouts;
   logger: Logger;
+  /** Adaptive video bitrate bounds (maxBps 0 = the template's rate); null = the template's fixed rate. */
+  bitrate?: { minBps: number; maxBps: number } | null;
 }
+
+/** The video encoder's name in every template (its bitrate property is what adaptive bitrate drives). */
+export const VIDEO_ENCODER = 'venc';
 
 export interface SessionEvents {
   state: [SessionState];
@@ -110,6 +124,8 @@ export interface SessionDetail extends SessionSnapshot {
   rtp: RtpSummary | null;
   element_stats: Record<string, unknown> | null;
   face: Record<string, unknown> | null;
+  /** The adaptive bitrate controller's state; null when off or the template's encoder has no known knob. */
+  adaptive_bitrate: AdaptiveBitrateSnapshot | null;
 }
 
 /** Time given to the encoders, payloaders and the network to send the last frames after the element's EOS. */
@@ -128,7 +144,11 @@ export class Session extends EventEmitter<SessionEvents> {
   private pipeline: Pipeline | null = null;
   private webrtc: WebRtcBin | null = null;
   private watchdog: ConnectionWatchdog | null = null;
+  /** Set once the graph has been asked to play (the viewer's ICE connected). */
+  private playing = false;
   private live: LiveInput | null = null;
+  private abr: AdaptiveBitrate | null = null;
+  private iceControl: SessionIce | null = null;
   private readonly telemetry: SessionTelemetry;
   private eosTimer: NodeJS.Timeout | null = null;
   /** The element finished before the answer was out: the drain starts once it is. */
@@ -205,6 +225,22 @@ export class Session extends EventEmitter<SessionEvents> {
     this.live?.interrupt();
   }
 
+  /**
+   * Trickle ICE and ICE restart (an RFC 8840 sdpfrag, as WHEP PATCH carries it): see SessionIce.patch.
+   * AppError SESSION_NOT_FOUND once the session has ended, INVALID_SDP for a bad fragment.
+   */
+  patchIce(body: string): PatchResult {
+    if (this.closing || !this.iceControl || this.stateValue === 'starting') {
+      throw new AppError('SESSION_NOT_FOUND', `session ${this.id} is ${this.closing ? 'closed' : 'still starting'}`, { details: { session_id: this.id } });
+    }
+    return this.iceControl.patch(body);
+  }
+
+  /** The ICE session's entity tag (changes with every restart). */
+  get iceEtag(): string {
+    return this.iceControl?.etag ?? '"ice-none"';
+  }
+
   get state(): SessionState {
     return this.stateValue;
   }
@@ -229,11 +265,29 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.audioSource === 'push') this.live = new LiveInput(pipeline, this.log);
     const webrtc = pipeline.webrtc('webrtc', this.ctx.ice);
     this.webrtc = webrtc;
-    this.watchdog = new ConnectionWatchdog(webrtc, this.ctx.timeouts, {
+    if (this.ctx.bitrate) {
+      const knob = bitrateKnob(pipeline.element(VIDEO_ENCODER));
+      if (knob) {
+        const maxBps = this.ctx.bitrate.maxBps || knob.startBps;
+        const minBps = Math.min(this.ctx.bitrate.minBps, maxBps);
+        this.abr = new AdaptiveBitrate({ stats: () => webrtc.stats(), knob, minBps, maxBps, log: this.log });
+      }
+      else this.log.warn({ pipeline: this.spec.pipelineName }, `adaptive bitrate off: no video encoder "${VIDEO_ENCODER}" with a known bitrate property in the template`);
+    }
+    this.iceControl = new SessionIce(webrtc, this.spec.offerSdp, this.ctx.publicAddress ?? '', this.log);
+    // Sized to the RTCP interval the offer negotiated; an offer without RTCP leaves it to ICE and DTLS.
+    const rtcpLimit = rtcpSilenceLimitMs(this.spec.offerSdp, this.ctx.timeouts.rtcpSilenceTimeoutMs);
+    if (rtcpLimit !== this.ctx.timeouts.rtcpSilenceTimeoutMs) this.log.info({ rtcp_silence_limit_ms: rtcpLimit }, 'RTCP silence limit from the offer');
+    this.watchdog = new ConnectionWatchdog(webrtc, { ...this.ctx.timeouts, rtcpSilenceTimeoutMs: rtcpLimit ?? Infinity }, {
       state: (next) => this.setState(next),
       dead: (reason, detail) => void this.close(reason, detail),
     }, this.log);
-    await pipeline.setState('playing');
+    // The media timeline starts when the viewer can receive it: until ICE connects the graph waits in
+    // PAUSED (the answer and ICE need no data flow), so no speech plays to nobody and nothing queued in
+    // front of the transport bursts out at DTLS time (measured: ~600 ms of media in one burst, which
+    // Chrome's audio jitter buffer then held for seconds, delaying the sound against the mouth).
+    webrtc.on('ice-connection-state', this.onIceForStart);
+    await pipeline.setState('paused');
     this.assertOpen();
     const answer = await webrtc.answer(this.spec.offerSdp, {
       // Every template declares its SSRCs in caps (a required placeholder), so the answer names them at once.
@@ -244,7 +298,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.setState('answered');
     this.watchdog.armConnectTimeout();
     if (this.eosPending) this.drainAfterEos();
-    return answer;
+    return this.iceControl.answered(answer);
   }
 
   private assertOpen(): void {
@@ -256,8 +310,17 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.stateValue === next || this.stateValue === 'closing' || this.stateValue === 'closed') return;
     this.log.debug({ from: this.stateValue, to: next }, 'session state');
     this.stateValue = next;
+    if (next === 'connected') this.abr?.start();
     this.emit('state', next);
   }
+
+  private readonly onIceForStart = (s: WebRtcIceConnectionState) => {
+    if ((s !== 'connected' && s !== 'completed') || this.playing || this.closing || !this.pipeline) return;
+    this.playing = true;
+    this.webrtc?.off('ice-connection-state', this.onIceForStart);
+    this.log.debug({}, 'viewer reachable: starting the media timeline');
+    this.pipeline.setState('playing').catch((e: Error) => void this.close('pipeline-error', `could not start playing: ${e.message}`));
+  };
 
   private readonly onPipelineError = (e: PipelineEvents['error'][0]) => {
     // Elements stopping under a closing session report it as an error: expected, not news.
@@ -342,6 +405,7 @@ export class Session extends EventEmitter<SessionEvents> {
       rtp,
       element_stats: this.telemetry.elementStats,
       face: this.telemetry.face,
+      adaptive_bitrate: this.abr?.snapshot() ?? null,
     };
   }
 
@@ -360,6 +424,8 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.eosTimer) clearTimeout(this.eosTimer);
     this.eosTimer = null;
     this.watchdog?.stop();
+    this.abr?.stop();
+    this.iceControl?.stop();
     this.live?.stop();
     const level = FAILURE_REASONS.has(reason) ? 'warn' : 'info';
     this.log[level]({ reason, detail, age_s: (Date.now() - this.createdAt) / 1000 }, 'closing session');

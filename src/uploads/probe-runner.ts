@@ -82,7 +82,7 @@ export class ProbeRunner {
     this.live++;
     // The worker takes no inherited Node options (debuggers, test instrumentation hooks): only the TypeScript
     // loader when this module itself runs from source.
-    const execArgv = CHILD.endsWith('.ts') ? process.execArgv.filter((a) => /^--import=tsx$/.test(a)) : [];
+    const execArgv = CHILD.endsWith('.ts') ? ['--import=tsx'] : [];
     const env: NodeJS.ProcessEnv = { ...process.env, GST_DEBUG: process.env['GST_DEBUG'] ?? '0' };
     delete env['NODE_OPTIONS'];
     const child = fork(CHILD, [], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });

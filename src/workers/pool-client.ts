@@ -9,7 +9,8 @@
  *
  *   const pool = new PoolClient('/run/ditto/pool.sock.ctl');
  *   const st = await pool.status();            // { idle, busy, loading, exhausted, retry_after_s, ... }
- *   const r = await pool.reserve(30);          // AppError AT_CAPACITY (503, retryAfterS) when exhausted
+ *   const r = await pool.reserve(30);          // AT_CAPACITY (503) when every worker is taken,
+ *                                              // MODEL_UNAVAILABLE (503) when none could load (the pool's reason)
  *   // element: backend=ditto worker-socket=/run/ditto/pool.sock worker-ticket=${r.ticket}
  *   await pool.cancel(r.ticket);               // when the offer fails before the element claimed it
  *
@@ -20,13 +21,46 @@ import { AppError } from '../errors.js';
 
 export type WorkerState = 'loading' | 'idle' | 'reserved' | 'busy' | 'down';
 
+/** A worker's start-up self-test (plugins/ditto/worker/ditto_worker/selftest.py + device.py). */
+export interface WorkerWarmup {
+  load_ms: number;
+  setup_ms: number;
+  /** feed of the first window of silence to its first frame (compute only) */
+  first_frame_ms: number;
+  /** per-window compute: feed to the first frame it releases, worst case */
+  window_ms: number;
+  frame_ms: number | null;
+  gpu: string | null;
+  compute_capability: string | null;
+  driver_cuda: string | null;
+  cuda_runtime: string | null;
+  tensorrt: string | null;
+  cuda_visible_devices: string | null;
+  [k: string]: unknown;
+}
+
 export interface PoolWorker {
   id: number;
   pid: number | null;
   state: WorkerState;
+  /** CUDA_VISIBLE_DEVICES of the worker (GPU index or GPU-/MIG- UUID), null: inherited */
+  device: string | null;
   sessions: number;
   restarts: number;
+  load_failures: number;
+  last_error: string | null;
   load_s: number | null;
+  warmup: WorkerWarmup | null;
+}
+
+export interface PoolDevice {
+  device: string | null;
+  workers: number;
+  idle: number;
+  reserved: number;
+  busy: number;
+  loading: number;
+  down: number;
 }
 
 export interface PoolStatus {
@@ -43,6 +77,11 @@ export interface PoolStatus {
   retry_after_s: number;
   restarts: number;
   sessions: number;
+  /** why no session can be served now (null while a worker is idle) */
+  reason: string | null;
+  /** some worker has loaded the model (false: MODEL_UNAVAILABLE rather than a full pool) */
+  model_loaded: boolean;
+  devices: PoolDevice[];
   list: PoolWorker[];
 }
 
@@ -78,7 +117,7 @@ export class PoolClient {
     return parseStatus(reply['status']);
   }
 
-  /** Holds an idle worker for ttlS seconds; AT_CAPACITY (with retryAfterS) when none is idle. */
+  /** Holds an idle worker for ttlS seconds; AT_CAPACITY when all are taken, MODEL_UNAVAILABLE when none loaded. */
   async reserve(ttlS = 30): Promise<Reservation> {
     const reply = await this.request({ op: 'reserve', ttl_s: ttlS });
     if (!reply.ok) throw this.failure(reply);
@@ -97,8 +136,8 @@ export class PoolClient {
   }
 
   private failure(reply: Extract<Reply, { ok: false }>): AppError {
-    if (reply.code === 'exhausted') {
-      return new AppError('AT_CAPACITY', reply.message, {
+    if (reply.code === 'exhausted' || reply.code === 'unavailable') {
+      return new AppError(reply.code === 'exhausted' ? 'AT_CAPACITY' : 'MODEL_UNAVAILABLE', reply.message, {
         retryAfterS: reply.retry_after_s ?? 5,
         details: { pool: reply.status ?? null },
       });
@@ -154,5 +193,5 @@ function parseStatus(v: unknown): PoolStatus {
   if (!o || typeof o !== 'object' || counts.some((k) => typeof o[k] !== 'number') || typeof o.exhausted !== 'boolean' || !Array.isArray(o.list)) {
     throw new AppError('INTERNAL', 'Ditto worker pool: malformed status', { details: { status: v } });
   }
-  return o as PoolStatus;
+  return { reason: null, model_loaded: true, devices: [], ...o } as PoolStatus;
 }

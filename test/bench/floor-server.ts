@@ -4,6 +4,11 @@
  * validation, no session manager, no stats. What the real server costs above this is our controller.
  *
  *   node dist/test/bench/floor-server.js <port>      POST /offer {sdp} -> {sdp, id}; DELETE /offer/<id>
+ *
+ * Env: FLOOR_GRAPH=bare replaces the element by live test sources (videotestsrc + audiotestsrc) in front of
+ * the same encoders: the bare webrtcbin graph that costs and lip-sync figures are compared with.
+ * FLOOR_AUDIO names the clip (default speech.wav);
+ * FLOOR_START=playing plays at once instead of when ICE connects (the old start, for before/after figures).
  */
 import { createServer } from 'node:http';
 import { randomInt } from 'node:crypto';
@@ -26,7 +31,7 @@ async function answer(offer: string): Promise<{ sdp: string; id: string }> {
   const codecs = selectCodecs(parseOffer(offer), ['VP8', 'H264']);
   const description = renderTemplate(templates.get(codecs.video.codec)!, {
     audio_source: 'file',
-    audio_path: join(media, 'speech.wav'),
+    audio_path: join(media, process.env['FLOOR_AUDIO'] ?? 'speech.wav'),
     source_image: join(media, 'portrait.jpg'),
     frame_scale: 1,
     sampling_timesteps: config.element.samplingTimesteps,
@@ -41,10 +46,27 @@ async function answer(offer: string): Promise<{ sdp: string; id: string }> {
     h264_profile_level_id: codecs.video.profileLevelId,
   });
   const id = String(randomInt(1, 2 ** 47));
-  const pipeline = Pipeline.launch(description, { name: `floor-${id}` });
+  const graph = process.env['FLOOR_GRAPH'] === 'bare'
+    ? description
+        .replace(/^[\s\S]*?\nditto\.video ! /, 'videotestsrc is-live=true pattern=ball ! video/x-raw,width=512,height=512,framerate=25/1 ! ')
+        .replace('ditto.audio ! ', 'audiotestsrc is-live=true samplesperbuffer=640 ! audio/x-raw,rate=16000,channels=1 ! ')
+    : description;
+  const pipeline = Pipeline.launch(graph, { name: `floor-${id}` });
   pipelines.set(id, pipeline);
   const webrtc = pipeline.webrtc('webrtc', { localAddresses: ['127.0.0.1'] });
-  await pipeline.setState('playing');
+  if (process.env['FLOOR_START'] === 'playing') {
+    await pipeline.setState('playing');
+  } else {
+    // As the server does: the timeline starts when the viewer's ICE connects.
+    await pipeline.setState('paused');
+    let started = false;
+    webrtc.on('ice-connection-state', (s) => {
+      if ((s === 'connected' || s === 'completed') && !started) {
+        started = true;
+        void pipeline.setState('playing');
+      }
+    });
+  }
   return { sdp: await webrtc.answer(offer, { capsWaitMs: 0 }), id };
 }
 

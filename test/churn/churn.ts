@@ -31,7 +31,11 @@ export interface ChurnResult {
 
 export async function churn(total: number, concurrency = 4): Promise<ChurnResult> {
   const offer = readFileSync(CHROMIUM_OFFER_FIXTURE, 'utf8');
-  const s = await testServer({ DITTO_SESSIONS_MAX: String(concurrency * 2), DITTO_SESSIONS_CONNECT_TIMEOUT_MS: '1500' });
+  const s = await testServer({
+    DITTO_SESSIONS_MAX: String(concurrency * 2),
+    DITTO_SESSIONS_CONNECT_TIMEOUT_MS: '1500',
+    DITTO_AUTH_OFFER_RATE_MAX: '0', // one client making all the offers is the point here
+  });
   const refused: Record<string, number> = {};
   let answered = 0;
   const one = async (i: number) => {

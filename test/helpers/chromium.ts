@@ -53,6 +53,7 @@ export interface VideoReceiveStats {
   jitterBufferDelayS: number | null;
   jitterBufferEmittedCount: number | null;
   estimatedPlayoutTimestamp: number | null;
+  bytesReceived: number;
 }
 
 export interface AudioReceiveStats {
@@ -86,11 +87,42 @@ export interface ReceiverStats {
 export interface ReceiverOptions {
   /** Send the (fake) microphone on the audio transceiver: the offer's audio m-line becomes sendrecv. */
   microphone?: boolean;
+  /** Record what the viewer is shown and hears (see ChromiumReceiver.timeline()). */
+  capture?: CaptureOptions;
+  /** RTCConfiguration of the peer connection (iceServers, iceTransportPolicy). */
+  rtcConfiguration?: { iceServers?: { urls: string | string[]; username?: string; credential?: string }[]; iceTransportPolicy?: 'all' | 'relay' };
+}
+
+/**
+ * What a capturing receiver recorded, on the page's performance clock (ms): per displayed video frame the
+ * time it is shown (requestVideoFrameCallback's expectedDisplayTime) and how far the capture region (a
+ * portrait's mouth) differs from the first frame (mean |ΔY| over 32x32, 0..255); per 128-sample audio block
+ * the time it reached WebAudio from the playout path and its RMS level (full scale 1).
+ */
+export interface CaptureOptions {
+  /** The picture region to watch (the portrait's mouth), as fractions of the frame: x, y, width, height. */
+  region: [number, number, number, number];
+}
+
+export interface ReceivedTimeline {
+  video: [ms: number, mouth: number][];
+  audio: [ms: number, rms: number][];
+}
+
+/** The transport the peer connection uses now (getStats' selected candidate pair). */
+export interface SelectedPair {
+  state: string;
+  local: { candidateType: string; protocol: string; address: string | null; port: number | null; relayProtocol: string | null };
+  remote: { candidateType: string; protocol: string; address: string | null; port: number | null };
 }
 
 export interface LaunchOptions {
   /** Chromium's fake camera/microphone for getUserMedia, permission granted without a prompt. */
   fakeMedia?: boolean;
+  /** Another executable (e.g. a wrapper that runs Chromium inside a network namespace). */
+  executablePath?: string;
+  /** More Chromium flags (e.g. --disable-features=WebRtcHideLocalIpsWithMdns for raw host candidates). */
+  args?: string[];
 }
 
 const MIC_PAGE_URL = 'http://localhost/ditto-receiver';
@@ -109,7 +141,19 @@ export interface OfferOptions {
 // (tsx injects helpers such as __name into functions, which do not exist in the page).
 const PAGE_SCRIPT = `
 (() => {
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection((window.__rxOptions && window.__rxOptions.rtcConfiguration) || undefined);
+  window.__pc = pc;
+  const candidateErrors = [];
+  pc.addEventListener('icecandidateerror', (e) => candidateErrors.push({ url: e.url, errorCode: e.errorCode, errorText: e.errorText }));
+  const gathered = async (timeout) => {
+    if (pc.iceGatheringState === 'complete') return;
+    await new Promise((resolve) => {
+      const t = setTimeout(resolve, timeout);
+      pc.addEventListener('icegatheringstatechange', () => {
+        if (pc.iceGatheringState === 'complete') { clearTimeout(t); resolve(); }
+      });
+    });
+  };
   const video = document.createElement('video');
   const audio = document.createElement('audio');
   video.autoplay = true; video.muted = true; video.playsInline = true;
@@ -150,6 +194,27 @@ const PAGE_SCRIPT = `
       return pc.localDescription.sdp;
     },
     async answer(sdp) { await pc.setRemoteDescription({ type: 'answer', sdp }); },
+    async restart(config, timeout) {
+      if (config) pc.setConfiguration(config);
+      pc.restartIce();
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(timeout);
+      return pc.localDescription.sdp;
+    },
+    async localSdp(timeout) { await gathered(timeout); return pc.localDescription.sdp; },
+    candidateErrors() { return candidateErrors; },
+    async selectedPair() {
+      const report = await pc.getStats();
+      let pair = null;
+      report.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId); });
+      if (!pair) return null;
+      const l = report.get(pair.localCandidateId), r = report.get(pair.remoteCandidateId);
+      return {
+        state: pair.state,
+        local: { candidateType: l.candidateType, protocol: l.protocol, address: l.address ?? null, port: num(l.port), relayProtocol: l.relayProtocol ?? null },
+        remote: { candidateType: r.candidateType, protocol: r.protocol, address: r.address ?? null, port: num(r.port) },
+      };
+    },
     async candidate(sdpMLineIndex, candidate) { await pc.addIceCandidate({ sdpMLineIndex, candidate }); },
     close() { pc.close(); },
     async stats() {
@@ -174,7 +239,8 @@ const PAGE_SCRIPT = `
           v = { ...common,
             framesDecoded: num(s.framesDecoded) ?? 0, framesReceived: num(s.framesReceived) ?? 0,
             framesDropped: num(s.framesDropped) ?? 0, frameWidth: num(s.frameWidth),
-            frameHeight: num(s.frameHeight), framesPerSecond: num(s.framesPerSecond) };
+            frameHeight: num(s.frameHeight), framesPerSecond: num(s.framesPerSecond),
+            bytesReceived: num(s.bytesReceived) ?? 0 };
         } else if (s.kind === 'audio') {
           a = { ...common,
             totalSamplesReceived: num(s.totalSamplesReceived) ?? 0,
@@ -193,6 +259,60 @@ const PAGE_SCRIPT = `
       };
     },
   };
+})();
+`;
+
+// Capture for ReceivedTimeline, hooked on the page's peer connection (window.__pc). The audio taps the
+// remote track in WebAudio, which Chrome feeds from the same playout pull as the <audio> element, so the
+// level timeline is what is heard, after Chrome's own A/V synchronisation. The block time is mapped from the
+// AudioContext clock to performance.now() with getOutputTimestamp().
+const CAPTURE_SCRIPT = `
+(() => {
+  const pc = window.__pc;
+  const [rx, ry, rw, rh] = window.__rxOptions.capture.region;
+  const cap = { video: [], audio: [] };
+  window.__cap = cap;
+  const canvas = document.createElement('canvas');
+  canvas.width = 32; canvas.height = 32;
+  const g = canvas.getContext('2d', { willReadFrequently: true });
+  let ref = null;
+  pc.addEventListener('track', (e) => {
+    if (e.track.kind === 'video') {
+      const v = document.querySelector('video');
+      const onFrame = (now, meta) => {
+        const w = v.videoWidth, h = v.videoHeight;
+        if (w && h) {
+          g.drawImage(v, w * rx, h * ry, w * rw, h * rh, 0, 0, 32, 32);
+          const d = g.getImageData(0, 0, 32, 32).data;
+          const y = new Float32Array(1024);
+          for (let i = 0; i < 1024; i++) y[i] = 0.299 * d[4 * i] + 0.587 * d[4 * i + 1] + 0.114 * d[4 * i + 2];
+          if (!ref) ref = y;
+          let s = 0;
+          for (let i = 0; i < 1024; i++) s += Math.abs(y[i] - ref[i]);
+          cap.video.push([meta.expectedDisplayTime, s / 1024]);
+        }
+        v.requestVideoFrameCallback(onFrame);
+      };
+      v.requestVideoFrameCallback(onFrame);
+    } else if (e.track.kind === 'audio') {
+      const ctx = new AudioContext();
+      const src = ctx.createMediaStreamSource(e.streams[0] ?? new MediaStream([e.track]));
+      const sp = ctx.createScriptProcessor(512, 1, 1);
+      sp.onaudioprocess = (ev) => {
+        const x = ev.inputBuffer.getChannelData(0);
+        const ts = ctx.getOutputTimestamp();
+        const t0 = ts.performanceTime + (ev.playbackTime - ev.inputBuffer.duration - ts.contextTime) * 1000;
+        for (let k = 0; k + 128 <= x.length; k += 128) {
+          let s = 0;
+          for (let i = k; i < k + 128; i++) s += x[i] * x[i];
+          cap.audio.push([t0 + (k / ctx.sampleRate) * 1000, Math.sqrt(s / 128)]);
+        }
+      };
+      src.connect(sp);
+      sp.connect(ctx.destination);
+      ctx.resume().catch(() => {});
+    }
+  });
 })();
 `;
 
@@ -220,8 +340,36 @@ export class ChromiumReceiver {
     return call<void>(this.page, 'candidate', sdpMLineIndex, candidate);
   }
 
+  /**
+   * ICE restart as the offerer (RTCPeerConnection.restartIce), optionally with a new configuration (new TURN
+   * servers after a network change): resolves with the new offer once gathered (bounded by timeoutMs).
+   */
+  restartIce(config?: ReceiverOptions['rtcConfiguration'], timeoutMs = 5000): Promise<string> {
+    return call<string>(this.page, 'restart', config ?? null, timeoutMs);
+  }
+
+  /** The current local description, once gathering completed (bounded). */
+  localDescription(timeoutMs = 5000): Promise<string> {
+    return call<string>(this.page, 'localSdp', timeoutMs);
+  }
+
+  /** icecandidateerror events so far (a TURN server refusing our credentials shows up here). */
+  candidateErrors(): Promise<{ url: string; errorCode: number; errorText: string }[]> {
+    return call(this.page, 'candidateErrors');
+  }
+
+  /** The selected candidate pair, or null before one is selected. */
+  selectedPair(): Promise<SelectedPair | null> {
+    return call<SelectedPair | null>(this.page, 'selectedPair');
+  }
+
   stats(): Promise<ReceiverStats> {
     return call<ReceiverStats>(this.page, 'stats');
+  }
+
+  /** The capture so far (receivers made with { capture: true }; empty otherwise). */
+  async timeline(): Promise<ReceivedTimeline> {
+    return (await this.page.evaluate('window.__cap ?? { video: [], audio: [] }')) as ReceivedTimeline;
   }
 
   /** Polls stats until the predicate holds; rejects with the last stats after timeoutMs. */
@@ -275,9 +423,9 @@ export class ChromiumBrowser {
     const profileDir = mkdtempSync(join(tmpdir(), 'ditto-chromium-'));
     // Playwright passes the profile as --user-data-dir itself.
     const context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM_PATH,
+      executablePath: options.executablePath ?? CHROMIUM_PATH,
       headless: true,
-      args: options.fakeMedia ? [...CHROMIUM_ARGS, ...FAKE_MEDIA_ARGS] : CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, ...(options.fakeMedia ? FAKE_MEDIA_ARGS : []), ...(options.args ?? [])],
       timeout: 30_000,
     });
     return new ChromiumBrowser(context, profileDir);
@@ -295,6 +443,7 @@ export class ChromiumBrowser {
     }
     await page.evaluate(`window.__rxOptions = ${JSON.stringify(options)};`);
     await page.evaluate(PAGE_SCRIPT);
+    if (options.capture) await page.evaluate(CAPTURE_SCRIPT);
     return new ChromiumReceiver(page);
   }
 

@@ -30,6 +30,12 @@ export interface FakePoolOptions {
   /** the config pkl's default_kwargs (upstream's online pkl sets overlap_v2 70, sampling_timesteps 10) */
   defaults?: Record<string, number | boolean>;
   env?: Record<string, string>;
+  /** the double's timing: "fast" (default, ms) or "realistic" (seconds to load and set up, tens of ms per window) */
+  timing?: 'fast' | 'realistic';
+  /** extra pool arguments (--devices ..., --setup-json ...) */
+  args?: string[];
+  /** resolve once every worker is idle (default) or as soon as the pool answers */
+  wait?: 'idle' | 'answering';
 }
 
 export interface FakePool {
@@ -63,8 +69,18 @@ export async function startFakePool(opts: FakePoolOptions = {}): Promise<FakePoo
   let output = '';
   const proc = spawn(
     PYTHON,
-    ['-m', 'ditto_worker.pool', '--socket', socket, '--workers', String(workers), '--upstream', FAKE_UPSTREAM, '--cfg-pkl', cfg, '--data-root', join(dir, 'engines')],
-    { cwd: WORKER_DIR, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', FAKE_DITTO_LOG: logDir, FAKE_DITTO_LOAD_S: '0.1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    ['-m', 'ditto_worker.pool', '--socket', socket, '--workers', String(workers), '--upstream', FAKE_UPSTREAM, '--cfg-pkl', cfg, '--data-root', join(dir, 'engines'), '--warmup-portrait', PORTRAIT, ...(opts.args ?? [])],
+    {
+      cwd: WORKER_DIR,
+      env: {
+        ...process.env,
+        PYTHONDONTWRITEBYTECODE: '1',
+        FAKE_DITTO_LOG: logDir,
+        ...(opts.timing === 'realistic' ? { FAKE_DITTO_TIMING: 'realistic' } : { FAKE_DITTO_LOAD_S: '0.1' }),
+        ...opts.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   proc.stdout?.setEncoding('utf8').on('data', (d: string) => (output += d));
   proc.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
@@ -119,7 +135,7 @@ export async function startFakePool(opts: FakePoolOptions = {}): Promise<FakePoo
       tmp.cleanup();
     },
   };
-  await waitFor((s) => s.idle === workers);
+  await waitFor((s) => (opts.wait === 'answering' ? true : s.idle === s.workers), opts.timing === 'realistic' ? 60_000 : 15_000);
   return pool;
 }
 

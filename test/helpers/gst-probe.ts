@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PLUGIN_DIR = join(ROOT, 'build', 'plugin', 'ditto');
 export const PROBE = join(ROOT, 'build', 'plugin', 'tests', 'ditto-probe');
+/** The element again with test backends (backend=slow), built by plugins/tests/plugin; load it alone. */
+export const TEST_PLUGIN_DIR = join(ROOT, 'build', 'plugin', 'tests', 'plugin');
 export const PORTRAIT = join(ROOT, 'src', 'server', 'demo', 'media', 'portrait.jpg');
 export const SPEECH_WAV = join(ROOT, 'src', 'server', 'demo', 'media', 'speech.wav');
 
@@ -26,6 +28,22 @@ export interface PadReport {
   count: number;
   eos: boolean;
   gaps: number;
+  /** video: buffers whose GstVideoMeta disagrees with the caps */
+  bad_meta: number;
+  /** video: buffers without a meta smaller than the caps' frame size */
+  bad_map: number;
+  /** buffers that reached the sink before the eventAtS marker event; -1 without one */
+  marker_at: number;
+  /** the last SEGMENT event's start (ns), -1: none */
+  segment_start: number;
+  /** whether that segment carries the seqnum of ProbeOptions.seekS's seek */
+  segment_is_seek: boolean;
+  /** PTS of the first buffer after that segment, -1: none */
+  segment_first_pts: number;
+  /** ALLOCATION queries that reached the sink */
+  allocation_queries: number;
+  /** buffers that came from a buffer pool */
+  pooled: number;
   caps: string;
   bytes: number;
   total_duration_ns: number;
@@ -73,6 +91,14 @@ export interface ProbeReport {
   messages: string[];
   latency: Latency | null;
   element_latency: Latency | null;
+  /** the element's latency queried again after the run */
+  final_element_latency: Latency | null;
+  /** LATENCY messages the element posted */
+  latency_messages: number;
+  /** the answer to ProbeOptions.acceptCaps; null without it */
+  accept_caps: boolean | null;
+  /** QOS messages the element posted */
+  qos_messages: number;
 }
 
 export interface ProbeOptions {
@@ -83,9 +109,29 @@ export interface ProbeOptions {
   feed?: string;
   feedGap?: [number, number];
   feedFast?: boolean;
+  /** timestamp the fed buffers (running time at the feed's start + position; a feedGap leaves a gap in them) */
+  feedPts?: boolean;
+  /** a serialized custom event ("ditto-probe-marker") after that many seconds of fed audio */
+  eventAtS?: number;
+  /** a flushing accurate seek to that position (s) once PLAYING */
+  seekS?: number;
+  /** an error does not end the run: it runs on until EOS or the timeout */
+  continueAfterError?: boolean;
+  /** [at, len]: a GAP event of len s at at s of audio (implies feedPts; the timestamps after it jump by len) */
+  feedGapEvent?: [number, number];
+  /** [at, len]: no pushes for len s at at s, then that audio at once with its own timestamps */
+  feedStall?: [number, number];
   eosAfterS?: number;
   maxList?: number;
   env?: Record<string, string>;
+  /** "seconds:element:prop=value": set a property that long after the start */
+  set?: string[];
+  /** "seconds:element:signal": emit an action signal that long after the start */
+  emit?: string[];
+  /** "element:prop=v1,v2": set the property back and forth from a thread for the whole run */
+  toggle?: string;
+  /** caps to ask the element's sink pad about (ACCEPT_CAPS) before starting */
+  acceptCaps?: string;
 }
 
 export interface RunResult {
@@ -101,6 +147,15 @@ export function gstEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     GST_PLUGIN_PATH: PLUGIN_DIR,
     // a private registry so a stale cache from another build never hides our plugin
     GST_REGISTRY: join(tmpdir(), `ditto-gst-registry-${process.getuid?.() ?? 0}.bin`),
+    ...extra,
+  };
+}
+
+/** Environment for probe() that loads the test plugin (the element plus test backends) instead of ours. */
+export function testPluginEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    GST_PLUGIN_PATH: TEST_PLUGIN_DIR,
+    GST_REGISTRY: join(tmpdir(), `ditto-gst-test-registry-${process.getuid?.() ?? 0}.bin`),
     ...extra,
   };
 }
@@ -132,8 +187,18 @@ export async function probe(description: string, opts: ProbeOptions = {}): Promi
   if (opts.feed) args.push('--feed', opts.feed);
   if (opts.feedGap) args.push('--feed-gap', opts.feedGap.join(','));
   if (opts.feedFast) args.push('--feed-fast');
+  if (opts.feedPts) args.push('--feed-pts');
+  if (opts.eventAtS !== undefined) args.push('--event-at', String(opts.eventAtS));
+  if (opts.seekS !== undefined) args.push('--seek', String(opts.seekS));
+  if (opts.continueAfterError) args.push('--continue-after-error');
+  if (opts.feedStall) args.push('--feed-stall', opts.feedStall.join(','));
+  if (opts.feedGapEvent) args.push('--feed-gap-event', opts.feedGapEvent.join(','));
   if (opts.eosAfterS !== undefined) args.push('--eos-after', String(opts.eosAfterS));
   if (opts.maxList !== undefined) args.push('--max-list', String(opts.maxList));
+  for (const x of opts.set ?? []) args.push('--set', x);
+  for (const x of opts.emit ?? []) args.push('--emit', x);
+  if (opts.toggle) args.push('--toggle', opts.toggle);
+  if (opts.acceptCaps) args.push('--accept-caps', opts.acceptCaps);
   args.push(description);
   const limit = (opts.timeoutS ?? 60) + 20;
   const r = await run(PROBE, args, limit, gstEnv(opts.env));
@@ -169,6 +234,9 @@ export function speechSrc(path: string): string {
 export const FAKE_SINKS = 'd.video ! fakesink name=vsink d.audio ! fakesink name=asink';
 /** An appsrc named "src" taking S16LE 16 kHz mono, for tests that push audio themselves. */
 export const S16_APPSRC = 'appsrc name=src format=time caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved';
+/** The same as a live source, and sinks that sync to the clock: live mode tests. */
+export const LIVE_S16_APPSRC = S16_APPSRC.replace('appsrc name=src', 'appsrc name=src is-live=true');
+export const LIVE_FAKE_SINKS = 'd.video ! fakesink name=vsink sync=true d.audio ! fakesink name=asink sync=true';
 
 /** Parses "name, key=(type)value, ..." element messages into plain objects (numbers where numeric). */
 export function parseMessage(s: string): { name: string; fields: Record<string, string | number> } {

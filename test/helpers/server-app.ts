@@ -21,7 +21,14 @@ export interface TestServer {
   cleanup(): Promise<void>;
 }
 
-export async function testServer(env: Record<string, string> = {}): Promise<TestServer> {
+/**
+ * The operator token of test servers. Unless `asOperator` is false, app.inject() sends it when a request has
+ * no Authorization of its own, so tests of other features need not carry session tokens around; the access
+ * tests (server-access.test.ts) use `asOperator: false` and real session tokens.
+ */
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
+export async function testServer(env: Record<string, string> = {}, opts: { asOperator?: boolean } = {}): Promise<TestServer> {
   const mediaDir = mkdtempSync(join(tmpdir(), 'ditto-test-media-'));
   copyFileSync(join(ROOT, 'src', 'server', 'demo', 'media', 'speech.wav'), join(mediaDir, 'speech.wav'));
   copyFileSync(join(ROOT, 'src', 'server', 'demo', 'media', 'portrait.jpg'), join(mediaDir, 'portrait.jpg'));
@@ -31,10 +38,12 @@ export async function testServer(env: Record<string, string> = {}): Promise<Test
       DITTO_MEDIA_DIRS: mediaDir,
       DITTO_UPLOAD_DIR: join(mediaDir, 'uploads'),
       DITTO_ICE_LOCAL_ADDRESSES: '127.0.0.1',
+      DITTO_AUTH_ADMIN_TOKENS: TEST_ADMIN_TOKEN,
       ...env,
     },
   });
   const app = await buildApp(config);
+  if (opts.asOperator !== false) asOperator(app);
   return {
     app,
     config,
@@ -44,6 +53,16 @@ export async function testServer(env: Record<string, string> = {}): Promise<Test
       rmSync(mediaDir, { recursive: true, force: true });
     },
   };
+}
+
+function asOperator(app: FastifyInstance): void {
+  const inject = app.inject.bind(app) as (o?: unknown) => unknown;
+  app.inject = ((o?: unknown) => {
+    if (o === undefined) return inject();
+    const req = (typeof o === 'string' ? { url: o } : o) as { headers?: Record<string, unknown> };
+    const has = Object.keys(req.headers ?? {}).some((k) => k.toLowerCase() === 'authorization');
+    return inject(has ? req : { ...req, headers: { ...req.headers, authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+  }) as FastifyInstance['inject'];
 }
 
 /** The predecessor's payload shape with our sample media. */

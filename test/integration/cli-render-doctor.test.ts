@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeAudio } from '../helpers/media-files.js';
@@ -94,4 +94,40 @@ t.test('doctor passes here and names Debian packages when elements are missing',
   r = run(['doctor', '--help']);
   t.equal(r.status, 0);
   t.match(r.stdout, /Exit code/);
+});
+
+t.test('doctor --model: the worker doctor, a one-worker pool and a render through the element (over the StreamSDK double)', async (t) => {
+  const cfg = join(work, 'cfg.pkl');
+  const engines = join(work, 'engines');
+  const mk = spawnSync('python3', ['-c', 'import pickle, sys, os; os.makedirs(sys.argv[2], exist_ok=True); pickle.dump({"default_kwargs": {"overlap_v2": 70, "sampling_timesteps": 10}}, open(sys.argv[1], "wb"))', cfg, engines], { encoding: 'utf8' });
+  t.equal(mk.status, 0, mk.stderr);
+  const args = ['doctor', '--model', '--upstream', join(ROOT, 'test', 'fixtures', 'fake_ditto'), '--cfg-pkl', cfg, '--data-root', engines];
+  const env = { GST_PLUGIN_PATH: join(ROOT, 'build', 'plugin', 'ditto'), FAKE_DITTO_LOAD_S: '0.1' };
+  let r = run(args, env);
+  t.equal(r.status, 0, r.stdout + r.stderr);
+  for (const check of ['upstream imports', 'config pickle', 'engines and plugin', 'models load', 'self-test', 'worker pool', 'render through dittotalkinghead']) {
+    t.match(r.stdout, new RegExp(`ok {4}${check}: `), `${check} passed`);
+  }
+  t.match(r.stdout, /first-frame delay +\d+ ms/);
+  t.match(r.stdout, /real-time factor +\d+\.\d+ \(\d+\.\dx real time\)/);
+  t.match(r.stdout, /fps +\d+\.\d/);
+  for (const row of ['GPU', 'driver', 'CUDA runtime', 'TensorRT', 'engines']) t.match(r.stdout, new RegExp(`^  ${row} +\\S`, 'm'), `${row} reported`);
+  t.match(r.stdout, /^model: ok$/m);
+
+  // upstream cannot import (no torch): a clear reason, nothing rendered, exit 1
+  r = run(args, { ...env, FAKE_DITTO_REQUIRE: 'torch' });
+  t.equal(r.status, 1);
+  t.match(r.stdout, /FAIL  upstream imports: cannot import stream_pipeline_online from .*ModuleNotFoundError: No module named 'torch'/);
+  t.notMatch(r.stdout, /render through/);
+  t.match(r.stdout, /^model: FAILED$/m);
+
+  // a self-test whose portrait has no face (the double's marker) fails with that reason
+  copyFileSync(PORTRAIT, join(work, 'noface.jpg'));
+  const noFace = run([...args.slice(0, 2), '--portrait', join(work, 'noface.jpg'), ...args.slice(2)], env);
+  t.equal(noFace.status, 1);
+  t.match(noFace.stdout, /FAIL  self-test: the model finds no face in the self-test portrait .*noface\.jpg/);
+
+  r = run([...args, '--json'], env);
+  t.equal(r.status, 0, 'JSON output');
+  t.match(JSON.parse(r.stdout), { ok: true, render: { frames: Number }, device: { gpu: null } });
 });

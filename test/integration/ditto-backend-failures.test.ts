@@ -1,8 +1,8 @@
 /**
  * backend=ditto when things go wrong, through real pipelines over the StreamSDK test double: a model
  * exception mid-stream, a worker killed mid-session (only that pipeline fails; a concurrent one
- * finishes; the pool respawns), a hung worker, overlap_v2 below 40, a portrait without a face, an
- * unreachable pool.
+ * finishes; the pool respawns), a hung worker, overlap_v2 by upstream's arithmetic (30, 55, 56 refused; a
+ * pkl's 10 overridden by 70), a portrait without a face vs. another TypeError, an unreachable pool.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,16 +71,31 @@ t.test('a hung worker is detected by worker-timeout and recycled', async (t) => 
   t.ok(after.restarts > before.restarts, 'recycled');
 });
 
-t.test('overlap_v2 below 40 is refused in online mode', async (t) => {
+t.test("overlap_v2 is checked with upstream's own arithmetic and always set explicitly", async (t) => {
   const r = await probe(`${APPSRC} ! ${element({ 'source-image': pool.portrait('face.jpg'), 'overlap-v2': 30 })} ${SINKS}`, { feed: raw, feedFast: true, timeoutS: 20 });
   t.ok(r.error);
-  t.match(r.errors[0]?.message ?? '', /could not start: overlap_v2=30 is not usable in online mode: it must be 40\.\.79 .*drops the first 20 frames/);
-  // a pkl without an online overlap (upstream's code default is 10) is refused the same way
-  const legacy = await startFakePool({ workers: 1, defaults: { sampling_timesteps: 10 } });
+  t.match(r.errors[0]?.message ?? '', /could not start: overlap_v2=30 is not usable in online mode: below 40 upstream silently drops the first 20 frames/);
+  // in 40..79, yet upstream's seed-feature count ceil(ov*640/16000*25) is ov+1: its assert would fail in setup()
+  for (const [ov, instead] of [[55, 54], [56, 57]] as const) {
+    const bad = await probe(`${APPSRC} ! ${element({ 'source-image': pool.portrait(`ov${ov}.jpg`), 'overlap-v2': ov })} ${SINKS}`, { feed: raw, feedFast: true, timeoutS: 20 });
+    t.match(bad.errors[0]?.message ?? '', new RegExp(`overlap_v2=${ov} crashes upstream's setup: it seeds ceil\\(${ov}\\*640/16000\\*25\\) = ${ov + 1} features .*use e\\.g\\. ${instead}`), `${ov} refused`);
+  }
+  t.notOk(pool.events().some((e) => e.event === 'setup' && String(e['source']).match(/ov5[56]\.jpg$/)), 'refused before setup() runs');
+  // a pkl with upstream's code default (10) or none: the worker passes 70, never the pickle's value
+  const legacy = await startFakePool({ workers: 1, defaults: { overlap_v2: 10, sampling_timesteps: 10 } });
   t.teardown(() => legacy.stop());
-  const r2 = await probe(`${APPSRC} ! ${dittoElement({ backend: 'ditto', 'worker-socket': legacy.socket, 'source-image': legacy.portrait('face.jpg') })} ${SINKS}`, { feed: raw, feedFast: true, timeoutS: 20 });
-  t.match(r2.errors[0]?.message ?? '', /overlap_v2=10 is not usable in online mode/);
+  const r2 = await probe(`${APPSRC} ! ${dittoElement({ backend: 'ditto', 'worker-socket': legacy.socket, 'frame-scale': 0.25, 'source-image': legacy.portrait('legacy.jpg') })} ${SINKS}`, { feed: raw, feedFast: true, timeoutS: 20 });
+  t.equal(r2.errors.length, 0, r2.errors[0]?.message ?? '');
+  const setups = legacy.events().filter((e) => e.event === 'setup' && String(e['source']).endsWith('legacy.jpg'));
+  t.same(setups.map((e) => e['overlap_v2']), [70], 'setup() got overlap_v2=70');
   t.equal((await legacy.waitFor((s) => s.idle === 1)).restarts, 0, 'a refused session does not cost the worker');
+});
+
+t.test('"no face" only for a missing face: another TypeError in setup() is a model failure', async (t) => {
+  const r = await probe(`${APPSRC} ! ${element({ 'source-image': pool.portrait('badcrop.jpg') })} ${SINKS}`, { feed: raw, feedFast: true, timeoutS: 20 });
+  t.ok(r.error);
+  t.match(r.errors[0]?.message ?? '', /the Ditto model failed during setup: TypeError: object of type 'NoneType' has no len\(\)/);
+  t.notMatch(r.errors[0]?.message ?? '', /no detectable face/);
 });
 
 t.test('a portrait without a detectable face gets a clear error', async (t) => {

@@ -134,7 +134,9 @@ t.test('malformed audio and caps it cannot take', async (t) => {
   );
   t.ok(r.error && !r.timed_out, 'run-time caps mismatch fails without hanging');
   t.match(JSON.stringify(r.errors), /not-negotiated/, 'not-negotiated error');
-  t.match(JSON.stringify(r.warnings), /needs audio\/x-raw, rate=16000, channels=1/, 'the element says what it needs');
+  // an ACCEPT_CAPS query is a question, not an event: the element answers it and posts nothing (issue 9);
+  // its debug log says what it needs
+  t.same(r.warnings, [], 'no bus message from the caps query');
   t.equal(r.video.count, 0, 'no frames');
 });
 

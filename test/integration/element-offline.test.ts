@@ -67,7 +67,7 @@ t.test('speech.wav: frame count, timestamps, audio passthrough', async (t) => {
   if (wav !== SPEECH_WAV) await sox(['-n', '-r', '16000', '-c', '1', '-b', '16', wav, 'synth', '3.3', 'sine', '300']);
   const samples = wavSamples(wav);
   const frames = Math.ceil(samples / SAMPLES_PER_FRAME);
-  const r = await probe(`${speechSrc(wav)},format=S16LE ! ${dittoElement({ 'source-image': PORTRAIT })} ${FAKE_SINKS}`);
+  const r = await probe(`${speechSrc(wav)},format=S16LE ! ${dittoElement({ 'source-image': PORTRAIT, 'post-stats': 'true' })} ${FAKE_SINKS}`);
   t.same(r.errors, [], 'no errors');
   t.ok(r.eos, 'reaches EOS');
   checkFrameLocked(t, r.video, r.audio, frames, samples, 2);

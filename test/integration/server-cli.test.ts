@@ -60,7 +60,10 @@ t.test('serve prints the demo URL, answers, and stops gracefully on SIGTERM', as
   t.match(status, { name: 'ditto-gst' });
   const health = await fetch(url + '/healthz');
   t.equal(health.status, 200);
-  t.match(await health.json(), { status: 'ok', gstreamer: /^GStreamer 1\./, pipelines: [{ codec: 'VP8' }, { codec: 'H264' }] });
+  t.match(await health.json(), { status: 'ok' });
+  const ready = await fetch(url + '/readyz');
+  t.equal(ready.status, 200);
+  t.match(await ready.json(), { status: 'ready', checks: { gstreamer: { ready: true, details: { gstreamer: /^GStreamer 1\./, pipelines: [{ codec: 'VP8' }, { codec: 'H264' }] } } } });
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'exit code 0 after SIGTERM');
 });

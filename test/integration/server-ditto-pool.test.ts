@@ -86,8 +86,8 @@ t.test('backend "ditto": reserve, claim, exhaust, report, and a killed worker en
   const root = (await s.app.inject('/')).json();
   t.match(root, { backend: 'ditto', pool: { reachable: true, busy: 2 } });
   const metrics = (await s.app.inject('/metrics')).body;
-  t.match(metrics, /^ditto_worker_pool_workers\{state="busy"\} 2$/m);
-  t.match(metrics, /^ditto_worker_pool_workers\{state="idle"\} 0$/m);
+  t.match(metrics, /^ditto_worker_pool_workers\{device="",state="busy"\} 2$/m);
+  t.match(metrics, /^ditto_worker_pool_workers\{device="",state="idle"\} 0$/m);
   t.match(metrics, /^ditto_worker_pool_up 1$/m);
   t.match(metrics, /^ditto_errors_total\{code="AT_CAPACITY"\} 1$/m);
 
@@ -99,11 +99,10 @@ t.test('backend "ditto": reserve, claim, exhaust, report, and a killed worker en
   t.match(closed.get(a), { reason: 'pipeline-error', detail: /ditto: .*worker/i }, `the session of the killed worker failed: ${closed.get(a)?.detail}`);
   t.notOk(closed.has(b), 'the other session lives on');
   t.equal(s.app.sessions.get(b).state, 'answered');
-  // the element posts its stats once a second
-  const frames = async () => ((await s.app.inject(`/webrtc/sessions/${b}`)).json().frames_out as number | null) ?? 0;
-  const framesBefore = await frames();
-  await until('session b producing frames after the kill', async () => (await frames()) > framesBefore, 5000);
-  t.pass('and still produces frames');
+  // (No viewer connects here, so neither session's media timeline has started: frames flow once a viewer's
+  // ICE connects. That b keeps its worker and state is what this checks.)
+  await sleep(1000);
+  t.notOk(closed.has(b), 'still open a second later');
   const respawned = await pool.waitFor((x) => x.idle === 1 && x.restarts === 1);
   t.equal(respawned.busy, 1);
 
@@ -147,9 +146,70 @@ t.test('an H.264 pipeline needing a missing encoder falls back to the next H.264
   t.teardown(() => s.cleanup());
   const { hasElementFactory } = await import('../../src/gst/index.js');
   const want = hasElementFactory('nvh264enc') ? 'h264-nvenc.pipeline' : 'h264.pipeline';
-  const health = (await s.app.inject('/healthz')).json();
-  t.same(health.pipelines, [
+  const ready = (await s.app.inject('/readyz')).json();
+  t.same(ready.checks.gstreamer.details.pipelines, [
     { name: 'vp8.pipeline', codec: 'VP8' },
     { name: want, codec: 'H264' },
   ], `H264 served by ${want} on this host`);
+});
+
+t.test('readiness is false until the model has warmed up; per-device workers show in status and metrics', async (t) => {
+  // realistic double: ~2 s to load the engines, ~1.5 s for the self-test's setup(), then windows of silence
+  const pool = await startFakePool({ workers: 2, timing: 'realistic', wait: 'answering', env: { FAKE_DITTO_LOAD_S: '4' }, args: ['--devices', '0,MIG-test-instance'] });
+  t.teardown(() => pool.stop());
+  const s = await testServer({ DITTO_ELEMENT_BACKEND: 'ditto', DITTO_WORKER_SOCKET: pool.socket });
+  t.teardown(() => s.cleanup());
+  const st = await pool.client.status();
+  if (st.idle === 0) {
+    const early = await s.app.inject('/readyz');
+    t.equal(early.statusCode, 503, 'not ready while the workers load');
+    t.equal(early.json().error.code, 'NOT_READY');
+    t.match(early.json().error.message, /model: the Ditto model is still loading in \d of 2 workers/);
+    t.ok(Number(early.headers['retry-after']) >= 1, `Retry-After ${early.headers['retry-after']}`);
+    const refused = await offer(s, 'speech.wav');
+    t.equal(refused.statusCode, 503, 'an offer meanwhile is refused');
+    t.equal(refused.json().error.code, 'MODEL_UNAVAILABLE');
+    t.equal((await s.app.inject('/healthz')).statusCode, 200, 'and yet the process is alive');
+  } else t.comment(`the workers were loaded before the server answered (${JSON.stringify(st)}): the early checks were skipped`);
+  const loaded = await pool.waitFor((x) => x.idle === 2, 60_000);
+  t.same(loaded.list.map((w) => w.device), ['0', 'MIG-test-instance'], 'one worker per device, as --devices says');
+  t.same(loaded.devices.map((d) => [d.device, d.workers]), [['0', 1], ['MIG-test-instance', 1]]);
+  for (const w of loaded.list) {
+    t.ok(w.warmup && w.warmup.setup_ms > 1000 && w.warmup.window_ms > 40 && w.warmup.first_frame_ms > 0, `worker ${w.id} reports its self-test: ${JSON.stringify(w.warmup)}`);
+  }
+  const ready = await s.app.inject('/readyz');
+  t.equal(ready.statusCode, 200, 'ready once a worker passed its self-test');
+  t.match(ready.json(), { status: 'ready', checks: { capacity: { ready: true }, model: { ready: true }, gstreamer: { ready: true } } });
+  const metrics = (await s.app.inject('/metrics')).body;
+  t.match(metrics, /^ditto_worker_pool_workers\{device="MIG-test-instance",state="idle"\} 1$/m);
+  t.match(metrics, /^ditto_worker_window_compute_seconds\{worker="0",device="0"\} 0\.\d+$/m);
+  t.match(metrics, /^ditto_worker_pool_model_loaded 1$/m);
+});
+
+t.test('workers that cannot import upstream: /readyz 503 and offers 503 MODEL_UNAVAILABLE with the reason, no respawn storm', async (t) => {
+  const startedAt = Date.now();
+  const pool = await startFakePool({ workers: 2, wait: 'answering', env: { FAKE_DITTO_REQUIRE: 'torch' } });
+  t.teardown(() => pool.stop());
+  await pool.waitFor((x) => x.list.every((w) => w.last_error !== null));
+  const s = await testServer({ DITTO_ELEMENT_BACKEND: 'ditto', DITTO_WORKER_SOCKET: pool.socket });
+  t.teardown(() => s.cleanup());
+  t.equal((await s.app.inject('/healthz')).statusCode, 200, 'alive');
+  const ready = await s.app.inject('/readyz');
+  t.equal(ready.statusCode, 503);
+  t.match(ready.json().error.message, /model: no Ditto worker could load the model \(\d+ failed loads; retrying with back-off\): worker 0, 1: cannot import stream_pipeline_online from .*ModuleNotFoundError: No module named 'torch'/);
+  t.ok(Number(ready.headers['retry-after']) >= 1);
+  const r = await offer(s, 'speech.wav');
+  t.equal(r.statusCode, 503);
+  t.equal(r.json().error.code, 'MODEL_UNAVAILABLE');
+  t.match(r.json().error.message, /No module named 'torch'/, 'the pool\'s reason reaches the client');
+  t.ok(Number(r.headers['retry-after']) >= 1, `Retry-After ${r.headers['retry-after']}`);
+  t.equal(s.app.sessions.size, 0);
+  t.match((await s.app.inject('/metrics')).body, /^ditto_worker_pool_model_loaded 0$/m);
+  // back-off: 1, 2, 4 ... s between a worker's failed loads; an immediate respawn would be dozens by now
+  await sleep(4000);
+  const st = await pool.client.status();
+  const elapsedS = (Date.now() - startedAt) / 1000;
+  const bound = 2 * (Math.log2(elapsedS + 1) + 2);
+  t.ok(st.restarts <= bound, `${st.restarts} failed starts of 2 workers in ${elapsedS.toFixed(1)} s (at most ${bound.toFixed(1)} with back-off)`);
+  t.ok(st.list.every((w) => w.load_failures >= 2), 'each worker kept trying');
 });

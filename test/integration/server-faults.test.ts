@@ -60,12 +60,9 @@ t.test('an element error mid-stream ends only its session; shutdown closes the r
     t.notMatch(faulty.body, /identity|pipeline0|h264-faulty|session-/);
   }
 
-  // Without a viewer webrtcbin holds the output back, so frames stall after the first few: what is checked here
-  // is that the healthy session made frames and is untouched (fps with viewers: test/faults/run.ts).
-  const detail = await until('frames from the healthy session', async () => {
-    const d = (await s.app.inject(`/webrtc/sessions/${goodId}`)).json();
-    return d.frames_out > 0 ? d : null;
-  });
+  // Without a viewer the graph waits for one (start on connect): what is checked here is that the healthy
+  // session is untouched (fps with real viewers is not part of this CI test).
+  const detail = (await s.app.inject(`/webrtc/sessions/${goodId}`)).json();
   t.equal(detail.state, 'answered', 'the healthy session is untouched');
   await sleep(1000);
   t.equal(closed.has(goodId), false, 'and is still open');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { parseAudioChunk } from '../../src/live-audio/audio-chunk.js';
 import { ChromiumBrowser, chromiumAvailable, type ChromiumReceiver } from '../helpers/chromium.js';
-import { CHROMIUM_OFFER_FIXTURE, ROOT, testServer, type TestServer } from '../helpers/server-app.js';
+import { CHROMIUM_OFFER_FIXTURE, ROOT, TEST_ADMIN_TOKEN, testServer, type TestServer } from '../helpers/server-app.js';
 
 /**
  * Push sessions: audio arrives over a WebSocket while the session runs (as a TTS front end sends it), the
@@ -78,7 +78,7 @@ t.test('push session: speech over the WebSocket, idle between, interrupt, lockst
   t.ok(snap.frames_out > 20, `frames flow before any audio (${snap.frames_out})`);
   t.ok(snap.silence_frames >= snap.frames_out - 3, `all of them idle (${snap.silence_frames} of ${snap.frames_out})`);
 
-  const { ws, next } = await open(`${base}/webrtc/sessions/${id}/audio`);
+  const { ws, next } = await open(`${base}/webrtc/sessions/${id}/audio?token=${TEST_ADMIN_TOKEN}`);
   t.teardown(() => ws.close());
   ws.send(SPEECH); // 12 s utterance as one WAV chunk
   const queued = await next();
@@ -150,8 +150,8 @@ t.test('file sessions and unknown sessions refuse live audio in the error shape'
   t.equal(i.statusCode, 409);
   t.equal(i.json().error.code, 'SESSION_NOT_LIVE');
   const address = await s.app.listen({ host: '127.0.0.1', port: 0 });
-  await t.rejects(open(`${address.replace('http', 'ws')}/webrtc/sessions/${id}/audio`), /HTTP 409/);
-  await t.rejects(open(`${address.replace('http', 'ws')}/webrtc/sessions/nope/audio`), /HTTP 404/);
+  await t.rejects(open(`${address.replace('http', 'ws')}/webrtc/sessions/${id}/audio?token=${TEST_ADMIN_TOKEN}`), /HTTP 409/);
+  await t.rejects(open(`${address.replace('http', 'ws')}/webrtc/sessions/nope/audio?token=${TEST_ADMIN_TOKEN}`), /HTTP 404/);
   const n = await s.app.inject({ method: 'POST', url: '/webrtc/sessions/nope/interrupt' });
   t.equal(n.json().error.code, 'SESSION_NOT_FOUND');
 });
@@ -163,7 +163,7 @@ t.test('pushed audio is bounded: the socket is slowed past 30 s ahead, a chunk p
   t.equal(r.statusCode, 200, r.body.slice(0, 300));
   const id = r.json().session_id as string;
   const address = await s.app.listen({ host: '127.0.0.1', port: 0 });
-  const { ws, next } = await open(`${address.replace('http', 'ws')}/webrtc/sessions/${id}/audio`);
+  const { ws, next } = await open(`${address.replace('http', 'ws')}/webrtc/sessions/${id}/audio?token=${TEST_ADMIN_TOKEN}`);
   const pcm = (seconds: number) => Buffer.alloc(seconds * 32000);
 
   ws.send(pcm(35));

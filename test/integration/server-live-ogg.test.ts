@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { OggOpusReader, opusPacketSamples } from '../../src/live-audio/ogg-opus.js';
 import { ChromiumBrowser, chromiumAvailable } from '../helpers/chromium.js';
 import { ROOT, testServer } from '../helpers/server-app.js';
+import { wavS16Mono16k } from '../helpers/media-files.js';
 
 /**
  * Ogg/Opus chunks on the live-audio socket, as a TTS front end sends them: each utterance its own Ogg stream
@@ -19,28 +20,11 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const SPEECH = readFileSync(join(ROOT, 'src', 'server', 'demo', 'media', 'speech.wav')); // 16 kHz mono S16, 44-byte header
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function wav(pcm: Buffer): Buffer {
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'latin1');
-  h.writeUInt32LE(36 + pcm.length, 4);
-  h.write('WAVEfmt ', 8, 'latin1');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(16000, 24);
-  h.writeUInt32LE(32000, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'latin1');
-  h.writeUInt32LE(pcm.length, 40);
-  return Buffer.concat([h, pcm]);
-}
-
 /** `seconds` of the speech from `fromS`, encoded with `encoder` (an Ogg/Opus stream by default). */
 function utterance(name: string, fromS: number, seconds: number, encoder = 'opusenc ! oggmux', channels = 1): Buffer {
   const src = join(dir, `${name}.wav`);
   const out = join(dir, name);
-  writeFileSync(src, wav(SPEECH.subarray(44 + fromS * 32000, 44 + (fromS + seconds) * 32000)));
+  writeFileSync(src, wavS16Mono16k(SPEECH.subarray(44 + fromS * 32000, 44 + (fromS + seconds) * 32000)));
   const launch = `filesrc location=${src} ! wavparse ! audioconvert ! audioresample ! audio/x-raw,channels=${channels} ! ${encoder} ! filesink location=${out}`;
   execFileSync('gst-launch-1.0', ['-q', ...launch.split(' ')], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20000 });
   return readFileSync(out);
@@ -90,7 +74,7 @@ t.test('push session: Ogg/Opus utterances drive the face', { skip: !chromiumAvai
   const id = r.json().session_id as string;
   const snapshot = async () => (await s.app.inject({ method: 'GET', url: `/webrtc/sessions/${id}` })).json();
   const address = await s.app.listen({ host: '127.0.0.1', port: 0 });
-  const ws = new WebSocket(`${address.replace('http', 'ws')}/webrtc/sessions/${id}/audio`);
+  const ws = new WebSocket(`${address.replace('http', 'ws')}/webrtc/sessions/${id}/audio`, ['ditto-gst', `ditto-token.${r.json().session_token}`]);
   t.teardown(() => ws.close());
   const replies: Record<string, unknown>[] = [];
   ws.on('message', (d: Buffer) => replies.push(JSON.parse(d.toString())));

@@ -1,5 +1,7 @@
-// The built-in animator's C unit tests (plugins/ditto/animator/ditto-animator-test.c)
-// and a smoke run of its benchmark program, against the meson build in build/plugin.
+// The built-in animator's C unit tests (plugins/ditto/animator/ditto-animator-test.c
+// and ditto-animator-face-test.c) and a smoke run of its benchmark program, against
+// the meson build in build/plugin. The face tests write contact sheets (PNG) under
+// build/test-output/animator; their paths are printed as comments.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -7,23 +9,35 @@ import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const buildDir = join(root, 'build', 'plugin', 'ditto', 'animator');
-const testBin = join(buildDir, 'ditto-animator-test');
 const benchBin = join(buildDir, 'ditto-animator-bench');
+const sheetDir = join(root, 'build', 'test-output', 'animator');
 
-t.test('animator unit tests pass', (t) => {
-  t.ok(existsSync(testBin), `${testBin} exists (run npm run build:plugin)`);
-  if (!existsSync(testBin)) return t.end();
-  const run = spawnSync(testBin, [], { cwd: root, encoding: 'utf8', timeout: 120_000 });
-  const out = `${run.stdout}\n${run.stderr}`;
-  const plan = /^1\.\.(\d+)$/m.exec(run.stdout);
-  t.ok(plan, 'prints a TAP plan');
-  const okCases = [...run.stdout.matchAll(/^ok \d+ (\S+)/gm)].map((m) => m[1]);
-  for (const name of okCases) t.pass(name ?? '');
-  t.equal(okCases.length, Number(plan?.[1] ?? -1), 'every case ran and passed');
-  t.notMatch(out, /^not ok|Bail out!/m, 'no failing case');
-  t.equal(run.status, 0, 'exit status 0');
-  t.end();
-});
+for (const [name, program] of [
+  ['animator unit tests pass', 'ditto-animator-test'],
+  ['animator face, mouth and mesh tests pass', 'ditto-animator-face-test'],
+] as const) {
+  t.test(name, (t) => {
+    const bin = join(buildDir, program);
+    t.ok(existsSync(bin), `${bin} exists (run npm run build:plugin)`);
+    if (!existsSync(bin)) return t.end();
+    const run = spawnSync(bin, [], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, DITTO_TEST_OUTPUT: sheetDir },
+    });
+    const out = `${run.stdout}\n${run.stderr}`;
+    const plan = /^1\.\.(\d+)$/m.exec(run.stdout);
+    t.ok(plan, 'prints a TAP plan');
+    const okCases = [...run.stdout.matchAll(/^ok \d+ (\S+)/gm)].map((m) => m[1]);
+    for (const name of okCases) t.pass(name ?? '');
+    for (const m of run.stdout.matchAll(/^# (contact sheet: \S+|.*(?:error|leads|Laplacian|envelope).*)$/gm)) t.comment(m[1] ?? '');
+    t.equal(okCases.length, Number(plan?.[1] ?? -1), 'every case ran and passed');
+    t.notMatch(out, /^not ok|Bail out!/m, 'no failing case');
+    t.equal(run.status, 0, 'exit status 0');
+    t.end();
+  });
+}
 
 t.test('animator bench prints its figures', (t) => {
   t.ok(existsSync(benchBin), `${benchBin} exists`);

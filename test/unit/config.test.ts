@@ -23,7 +23,7 @@ t.test('defaults', async (t) => {
   t.same(c.pipelines.codecPreference, ['VP8', 'H264']);
   t.match(c.pipelines.dir, /\/pipelines$/);
   t.ok(c.media.dirs[0]!.startsWith('/'), 'default paths are absolute (package root), whatever the cwd');
-  t.same(c.ice, { stunServer: '', turnServers: [], localAddresses: [] });
+  t.match(c.ice, { servers: [], turnSecret: '', minPort: 0, maxPort: 0, publicAddress: '', tcp: true, stunServer: '', turnServers: [], localAddresses: [] }, 'ICE: host candidates only');
 });
 
 t.test('every option has a flag and an env var derived from its path', async (t) => {

@@ -123,7 +123,7 @@ t.test('a user adds a template file without code changes; config picks it per co
   const dir = mkdtempSync(join(tmpdir(), 'ditto-pipelines-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'vp8.pipeline'), readFileSync(join(PIPELINES, 'vp8.pipeline')));
-  writeFileSync(join(dir, 'vp8-hq.pipeline'), readFileSync(join(PIPELINES, 'vp8.pipeline'), 'utf8').replace('target-bitrate=1500000', 'target-bitrate=4000000'));
+  writeFileSync(join(dir, 'vp8-hq.pipeline'), readFileSync(join(PIPELINES, 'vp8.pipeline'), 'utf8').replace('target-bitrate=500000', 'target-bitrate=4000000'));
   const catalog = loadPipelineCatalog(dir, { VP8: 'vp8-hq.pipeline' });
   t.same([...catalog.all.keys()], ['vp8-hq.pipeline', 'vp8.pipeline']);
   t.match(renderTemplate(catalog.byCodec.get('VP8')!, values), 'target-bitrate=4000000');

@@ -8,6 +8,8 @@
 #include <math.h>
 #include <string.h>
 
+#define SPF 640                 /* samples per 25 fps frame at 16 kHz */
+
 gboolean
 ditto_media_load_image (const char *path, DittoImage * image, GError ** error)
 {
@@ -160,4 +162,30 @@ ditto_media_save_png (const char *path, const guint8 * rgb, int width,
   g_object_unref (pb);
   g_free (packed);
   return ok;
+}
+
+DittoMotion *
+ditto_media_run_motion (guint past, guint current, guint future, guint steps,
+    guint32 seed, const float *audio, gsize n_samples, gsize * n_frames_out)
+{
+  DittoMotionState *st = ditto_motion_new (past, current, future, steps, seed);
+  guint win = past + current + future;
+  gsize n_frames = (n_samples + SPF - 1) / SPF;
+  DittoMotion *out = g_new0 (DittoMotion, n_frames + current);
+  float *buf = g_new0 (float, win * SPF);
+  for (gsize first = 0; first < n_frames; first += current) {
+    for (gsize i = 0; i < win * SPF; i++) {
+      gint64 s = (gint64) first * SPF - (gint64) past * SPF + (gint64) i;
+      buf[i] = s >= 0 && (gsize) s < n_samples ? audio[s] : 0.0f;
+    }
+    guint cur = MIN (current, n_frames - first);
+    gsize after = first + cur;
+    guint real_future = after >= n_frames ? 0 : MIN (future, n_frames - after);
+    ditto_motion_chunk (st, buf, cur, real_future, after >= n_frames,
+        out + first);
+  }
+  g_free (buf);
+  ditto_motion_free (st);
+  *n_frames_out = n_frames;
+  return out;
 }

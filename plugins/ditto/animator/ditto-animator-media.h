@@ -9,6 +9,7 @@
 #define __DITTO_ANIMATOR_MEDIA_H__
 
 #include <glib.h>
+#include "ditto-motion.h"
 
 G_BEGIN_DECLS
 
@@ -29,6 +30,12 @@ float *ditto_media_synth_speech (double seconds, gsize * n_samples);
 
 gboolean ditto_media_save_png (const char *path, const guint8 * rgb, int width,
     int height, int stride, int bpp, GError ** error);
+
+/* The motion of audio chunked the way the element chunks it (past, current,
+ * future frames of 640 samples; zeros before the start and after the end). */
+DittoMotion *ditto_media_run_motion (guint past, guint current, guint future,
+    guint steps, guint32 seed, const float *audio, gsize n_samples,
+    gsize * n_frames_out);
 
 G_END_DECLS
 

@@ -86,7 +86,7 @@ ditto_audio_features_compute (const float *samples, DittoAudioFeatures * out)
   }
   fft (re, im);
 
-  float low = 0, low_w = 0, mid = 0, high = 0;
+  float low = 0, low_w = 0, mid = 0, high = 0, f2 = 0, f2_hi = 0;
   for (int k = 1; k < N / 2; k++) {
     float hz = k * BIN_HZ;
     float p = re[k] * re[k] + im[k] * im[k];
@@ -95,6 +95,11 @@ ditto_audio_features_compute (const float *samples, DittoAudioFeatures * out)
     if (hz < 1200.0f) {
       low += p;
       low_w += p * hz;
+    }
+    if (hz >= 900.0f && hz < 3000.0f) {
+      f2 += p;
+      if (hz >= 1800.0f)
+        f2_hi += p;
     }
     if (hz >= 900.0f && hz < 2800.0f)
       mid += p;
@@ -105,4 +110,5 @@ ditto_audio_features_compute (const float *samples, DittoAudioFeatures * out)
   out->low_centroid = low > tiny ? low_w / low : 0.0f;
   out->mid_ratio = mid / (low + mid + tiny);
   out->hiss_ratio = high / (low + mid + high + tiny);
+  out->front_ratio = f2 > tiny ? f2_hi / f2 : 0.0f;
 }

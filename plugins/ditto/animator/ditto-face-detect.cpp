@@ -2,9 +2,11 @@
  * Copyright (C) 2026 ditto-gst developers
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Face layout from OpenCV Haar cascades (Debian's opencv-data). The cascades
- * are loaded once per process; detection runs under one lock because a
- * CascadeClassifier is not documented as safe for concurrent use.
+ * Face layout: dlib's HOG face detector and 68-point shape predictor
+ * (Debian's libdlib-dev and libdlib-data), OpenCV Haar cascades (Debian's
+ * opencv-data) where dlib finds no face. Models load once per process;
+ * detection runs under locks because neither library documents its
+ * detectors as safe for concurrent use.
  */
 #include "ditto-face-layout.h"
 
@@ -12,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -20,35 +23,100 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/objdetect.hpp>
 
+#include <dlib/image_processing.h>
+#include <dlib/image_processing/frontal_face_detector.h>
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#include "ditto-frontal-face-detector.h"
+#ifndef DITTO_LANDMARK_MODEL
+#define DITTO_LANDMARK_MODEL "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
+#endif
+
+/* dlib's mean shape of the 68 landmarks (initial_shape of
+ * shape_predictor_68_face_landmarks.dat) in the coordinates of its HOG
+ * detector's box, [0,1] = box edges. Used when the model file is missing and
+ * where a fit fails. */
+static const float kMeanShape[DITTO_FACE_N_LANDMARKS][2] = {
+  {0.0294f, 0.3219f}, {0.0326f, 0.4464f}, {0.0459f, 0.5704f}, {0.0718f, 0.6920f},
+  {0.1203f, 0.8050f}, {0.1947f, 0.9029f}, {0.2858f, 0.9846f}, {0.3863f, 1.0502f},
+  {0.5000f, 1.0697f}, {0.6137f, 1.0502f}, {0.7142f, 0.9846f}, {0.8053f, 0.9029f},
+  {0.8797f, 0.8050f}, {0.9282f, 0.6920f}, {0.9541f, 0.5704f}, {0.9674f, 0.4464f},
+  {0.9706f, 0.3219f}, {0.1192f, 0.2309f}, {0.1775f, 0.1784f}, {0.2598f, 0.1627f},
+  {0.3451f, 0.1749f}, {0.4249f, 0.2081f}, {0.5751f, 0.2081f}, {0.6550f, 0.1749f},
+  {0.7402f, 0.1627f}, {0.8225f, 0.1784f}, {0.8809f, 0.2309f}, {0.5000f, 0.3055f},
+  {0.5000f, 0.3857f}, {0.5000f, 0.4652f}, {0.5000f, 0.5470f}, {0.4045f, 0.6023f},
+  {0.4504f, 0.6192f}, {0.5000f, 0.6337f}, {0.5497f, 0.6192f}, {0.5955f, 0.6023f},
+  {0.2139f, 0.3156f}, {0.2647f, 0.2863f}, {0.3259f, 0.2872f}, {0.3794f, 0.3276f},
+  {0.3221f, 0.3378f}, {0.2612f, 0.3370f}, {0.6207f, 0.3276f}, {0.6742f, 0.2872f},
+  {0.7353f, 0.2863f}, {0.7862f, 0.3156f}, {0.7388f, 0.3370f}, {0.6780f, 0.3378f},
+  {0.3171f, 0.7511f}, {0.3844f, 0.7242f}, {0.4525f, 0.7103f}, {0.5000f, 0.7220f},
+  {0.5475f, 0.7103f}, {0.6156f, 0.7242f}, {0.6829f, 0.7511f}, {0.6178f, 0.8169f},
+  {0.5516f, 0.8460f}, {0.5000f, 0.8515f}, {0.4484f, 0.8460f}, {0.3823f, 0.8169f},
+  {0.3452f, 0.7547f}, {0.4519f, 0.7520f}, {0.5000f, 0.7560f}, {0.5481f, 0.7520f},
+  {0.6548f, 0.7547f}, {0.5481f, 0.7540f}, {0.5000f, 0.7580f}, {0.4519f, 0.7540f},
+};
+
+static inline float
+mid2 (const DittoFaceLayout * l, int a, int b, int axis)
+{
+  return 0.5f * (l->lm[a][axis] + l->lm[b][axis]);
+}
+
+extern "C" void
+ditto_face_layout_derive (DittoFaceLayout * l)
+{
+  for (int e = 0; e < 2; e++) {
+    int b = e ? 42 : 36;
+    float sx = 0, sy = 0;
+    for (int i = 0; i < 6; i++) {
+      sx += l->lm[b + i][0];
+      sy += l->lm[b + i][1];
+    }
+    l->eye_x[e] = sx / 6;
+    l->eye_y[e] = sy / 6;
+  }
+  float ew = 0.25f * (std::hypot (l->lm[39][0] - l->lm[36][0], l->lm[39][1] - l->lm[36][1])
+      + std::hypot (l->lm[45][0] - l->lm[42][0], l->lm[45][1] - l->lm[42][1]));
+  float eh = 0.125f * ((l->lm[41][1] - l->lm[37][1]) + (l->lm[40][1] - l->lm[38][1])
+      + (l->lm[47][1] - l->lm[43][1]) + (l->lm[46][1] - l->lm[44][1]));
+  l->eye_half_w = std::max (ew, 1.0f);
+  l->eye_half_h = std::max (eh, 0.3f);
+  l->mouth_x = mid2 (l, 62, 66, 0);
+  l->mouth_y = mid2 (l, 62, 66, 1);
+  l->mouth_gap = std::max (0.0f, l->lm[66][1] - l->lm[62][1]);
+  l->mouth_half_w = std::max (1.0f, 0.5f * std::hypot (l->lm[54][0] - l->lm[48][0],
+          l->lm[54][1] - l->lm[48][1]));
+  l->mouth_curve = l->mouth_y - mid2 (l, 48, 54, 1);
+  l->chin_y = l->lm[8][1];
+}
+
 extern "C" void
 ditto_face_layout_from_box (DittoFaceLayout * l, float x, float y, float w,
     float h)
 {
-  /* Average positions inside a Haar frontal-face box. */
   l->face_x = x;
   l->face_y = y;
   l->face_w = w;
   l->face_h = h;
-  l->eye_x[0] = x + 0.31f * w;
-  l->eye_x[1] = x + 0.69f * w;
-  l->eye_y[0] = l->eye_y[1] = y + 0.40f * h;
-  l->eye_half_w = 0.085f * w;
-  l->eye_half_h = 0.032f * w;
-  l->mouth_x = x + 0.5f * w;
-  l->mouth_y = y + 0.80f * h;
-  l->mouth_half_w = 0.19f * w;
-  l->chin_y = y + 1.04f * h;
-  l->mouth_curve = 0.0f;
+  for (int i = 0; i < DITTO_FACE_N_LANDMARKS; i++) {
+    l->lm[i][0] = x + kMeanShape[i][0] * w;
+    l->lm[i][1] = y + kMeanShape[i][1] * h;
+  }
   l->teeth_visible = FALSE;
+  l->source = DITTO_FACE_SOURCE_TEMPLATE;
+  ditto_face_layout_derive (l);
 }
 
 extern "C" void
 ditto_face_layout_default (DittoFaceLayout * l, int width, int height)
 {
-  float s = 0.42f * (float) std::min (width, height);
-  ditto_face_layout_from_box (l, 0.5f * width - 0.5f * s, 0.44f * height - 0.5f * s,
+  float s = 0.36f * (float) std::min (width, height);
+  ditto_face_layout_from_box (l, 0.5f * width - 0.5f * s, 0.42f * height - 0.5f * s,
       s, s);
   l->detected = FALSE;
+  l->source = DITTO_FACE_SOURCE_DEFAULT;
 }
 
 extern "C" void
@@ -58,19 +126,19 @@ ditto_face_layout_scale (DittoFaceLayout * l, float sx, float sy)
   l->face_y *= sy;
   l->face_w *= sx;
   l->face_h *= sy;
-  for (int i = 0; i < 2; i++) {
-    l->eye_x[i] *= sx;
-    l->eye_y[i] *= sy;
+  for (int i = 0; i < DITTO_FACE_N_LANDMARKS; i++) {
+    l->lm[i][0] *= sx;
+    l->lm[i][1] *= sy;
   }
-  l->eye_half_w *= sx;
-  l->eye_half_h *= sy;
-  l->mouth_x *= sx;
-  l->mouth_y *= sy;
-  l->mouth_half_w *= sx;
-  l->mouth_curve *= sy;
-  l->chin_y *= sy;
+  ditto_face_layout_derive (l);
 }
 
+extern "C" const char *
+ditto_face_landmark_model (void)
+{
+  const char *env = g_getenv ("DITTO_LANDMARK_MODEL");
+  return env && *env ? env : DITTO_LANDMARK_MODEL;
+}
 namespace {
 
 struct Cascades {
@@ -113,197 +181,256 @@ largest (const std::vector < cv::Rect > &rects)
   return best;
 }
 
-/* Eye centres inside the upper half of the face, one per side. */
+}                               /* namespace */
+
+namespace {
+
+/* dlib's detector and landmark model, built or loaded once per process and
+ * used under one lock (neither is documented as safe for concurrent use). */
+struct Dlib {
+  bool ready = false;
+  dlib::frontal_face_detector detector;
+  dlib::shape_predictor predictor;
+  bool have_model = false;
+  std::string model_path, model_error;
+};
+
+std::mutex dlib_lock;
+Dlib dl;
+
+/* A gray cv::Mat as dlib's image type (a copy: dlib's OpenCV adaptor
+ * differs between dlib versions). */
 void
-refine_eyes (const cv::Mat & gray, DittoFaceLayout * l)
+to_dlib (const cv::Mat & gray, dlib::array2d < unsigned char >&img)
 {
-  if (cascades.eye.empty ())
-    return;
-  cv::Rect face ((int) l->face_x, (int) l->face_y, (int) l->face_w,
-      (int) l->face_h);
-  cv::Rect band (face.x, face.y + (int) (0.15f * face.height), face.width,
-      (int) (0.45f * face.height));
-  band &= cv::Rect (0, 0, gray.cols, gray.rows);
-  if (band.width < 20 || band.height < 10)
-    return;
-  std::vector < cv::Rect > eyes;
-  int min_eye = std::max (8, (int) (0.12f * face.width));
-  int max_eye = std::max (min_eye + 1, (int) (0.40f * face.width));
-  cascades.eye.detectMultiScale (gray (band), eyes, 1.08, 3, 0,
-      cv::Size (min_eye, min_eye), cv::Size (max_eye, max_eye));
-  float mid = l->face_x + 0.5f * l->face_w;
-  float best_d[2] = { 1e9f, 1e9f };
-  float cx[2] = { 0, 0 }, cy[2] = { 0, 0 }, size[2] = { 0, 0 };
-  for (const cv::Rect & e:eyes) {
-    float ex = band.x + e.x + 0.5f * e.width;
-    float ey = band.y + e.y + 0.55f * e.height;
-    int side = ex < mid ? 0 : 1;
-    /* Prefer the candidate closest to where an eye should be. */
-    float d = std::hypot (ex - l->eye_x[side], ey - l->eye_y[side]);
-    if (d < best_d[side] && d < 0.22f * l->face_w) {
-      best_d[side] = d;
-      cx[side] = ex;
-      cy[side] = ey;
-      size[side] = (float) e.width;
-    }
-  }
-  bool found[2] = { best_d[0] < 1e8f, best_d[1] < 1e8f };
-  if (found[0] && found[1]) {
-    for (int i = 0; i < 2; i++) {
-      l->eye_x[i] = cx[i];
-      l->eye_y[i] = cy[i];
-    }
-    float dist = cx[1] - cx[0];
-    l->eye_half_w = std::clamp (0.23f * dist, 0.06f * l->face_w, 0.11f * l->face_w);
-    (void) size;
-  } else if (found[0] || found[1]) {
-    /* Mirror the one eye found across the face's centre line. */
-    int i = found[0] ? 0 : 1;
-    l->eye_x[i] = cx[i];
-    l->eye_y[i] = l->eye_y[1 - i] = cy[i];
-    l->eye_x[1 - i] = 2.0f * mid - cx[i];
-  }
-  l->eye_half_h = 0.38f * l->eye_half_w;
+  img.set_size (gray.rows, gray.cols);
+  for (int y = 0; y < gray.rows; y++)
+    memcpy (&img[y][0], gray.ptr < unsigned char >(y), gray.cols);
 }
 
-/* Mean gray and redness (R - G) of rows y0..y1 over columns x0..x1. */
+/* Called with dlib_lock held. */
 void
-row_profile (const cv::Mat & rgb, int x0, int x1, int y0, int y1,
-    std::vector < float >&gray, std::vector < float >&red)
+dlib_init (void)
 {
-  gray.assign (y1 - y0, 0.0f);
-  red.assign (y1 - y0, 0.0f);
-  for (int y = y0; y < y1; y++) {
-    const uchar *p = rgb.ptr < uchar > (y);
-    float g = 0, r = 0;
+  std::string path = ditto_face_landmark_model ();
+  if (dl.ready && dl.model_path == path)
+    return;
+  if (!dl.ready) {
+    std::istringstream in (std::string ((const char *) kFrontalFaceDetector,
+            sizeof kFrontalFaceDetector));
+    dlib::deserialize (dl.detector, in);
+  }
+  dl.ready = true;
+  dl.model_path = path;
+  dl.have_model = false;
+  dl.model_error.clear ();
+  /* A missing file is the common failure: no exception for it (an
+   * exception thrown here would also be a slow path under memcheck). */
+  if (!g_file_test (path.c_str (), G_FILE_TEST_IS_REGULAR)) {
+    dl.model_error = "no such file";
+  } else {
+    try {
+      dlib::deserialize (path) >> dl.predictor;
+      dl.have_model = dl.predictor.num_parts () == DITTO_FACE_N_LANDMARKS;
+      if (!dl.have_model)
+        dl.model_error = "not a 68-point model";
+    }
+    catch (const std::exception & e) {
+      dl.model_error = e.what ();
+    }
+  }
+}
+
+/* A face candidate in full-image coordinates: its box and, when it was
+ * found in a turned copy of the image, the turn. */
+struct Candidate {
+  double x = 0, y = 0, w = 0, h = 0;
+  double angle = 0;             /* radians, the image was turned by -angle */
+  bool found = false;
+};
+
+/* The turn of (x, y) by angle about (cx, cy). */
+inline void
+turn (double angle, double cx, double cy, double x, double y, double *ox,
+    double *oy)
+{
+  double c = std::cos (angle), s = std::sin (angle);
+  *ox = cx + c * (x - cx) - s * (y - cy);
+  *oy = cy + s * (x - cx) + c * (y - cy);
+}
+
+/* The largest face dlib's HOG detector sees in gray scaled by `scale` and
+ * turned by `angle` about the image centre. */
+Candidate
+dlib_detect (const cv::Mat & gray, double scale, double angle)
+{
+  Candidate best;
+  cv::Mat img;
+  cv::resize (gray, img, cv::Size (), scale, scale,
+      scale < 1.0 ? cv::INTER_AREA : cv::INTER_LINEAR);
+  cv::Point2f centre (0.5f * img.cols, 0.5f * img.rows);
+  if (angle != 0.0) {
+    cv::Mat rot = cv::getRotationMatrix2D (centre, angle * 180.0 / M_PI, 1.0);
+    cv::warpAffine (img, img, rot, img.size (), cv::INTER_LINEAR,
+        cv::BORDER_REPLICATE);
+  }
+  dlib::array2d < unsigned char >dimg;
+  to_dlib (img, dimg);
+  std::vector < dlib::rect_detection > faces;
+  dl.detector (dimg, faces, 0.0);
+  /* The largest confident face: a weak detection (a badge, a pattern)
+   * never wins over a clear one for its size alone. */
+  double top = -1e9;
+  for (const dlib::rect_detection & d:faces)
+    top = std::max (top, d.detection_confidence);
+  for (const dlib::rect_detection & d:faces) {
+    const dlib::rectangle & f = d.rect;
+    if (g_getenv ("DITTO_FACE_DEBUG"))
+      g_printerr ("dlib face %ld,%ld %lux%lu score %.2f (scale %.2f angle %.2f)\n",
+          f.left (), f.top (), f.width (), f.height (), d.detection_confidence,
+          scale, angle);
+    if (d.detection_confidence < std::min (0.5, top - 0.6)
+        || f.area () <= best.w * best.h * scale * scale)
+      continue;
+    /* The box centre back in the unturned, unscaled image. */
+    double cx, cy;
+    turn (-angle, centre.x, centre.y, 0.5 * (f.left () + f.right ()),
+        0.5 * (f.top () + f.bottom ()), &cx, &cy);
+    best.w = f.width () / scale;
+    best.h = f.height () / scale;
+    best.x = cx / scale - 0.5 * best.w;
+    best.y = cy / scale - 0.5 * best.h;
+    best.angle = angle;
+    best.found = true;
+  }
+  return best;
+}
+
+/* Landmarks of the face in `c`: the model runs on the face turned upright
+ * (a crop of the full-resolution image), so tilted heads fit as well as
+ * straight ones. Without the model the mean shape goes into the box. */
+void
+fit_landmarks (const cv::Mat & gray, const Candidate & c, DittoFaceLayout * l)
+{
+  ditto_face_layout_from_box (l, (float) c.x, (float) c.y, (float) c.w,
+      (float) c.h);
+  if (!dl.have_model)
+    return;
+  /* An upright crop of twice the box, at most 400 px across the face. */
+  double fcx = c.x + 0.5 * c.w, fcy = c.y + 0.5 * c.h;
+  double k = std::min (1.0, 400.0 / std::max (c.w, 1.0));
+  int side = std::max (16, (int) std::lround (2.0 * c.w * k));
+  cv::Mat m = cv::getRotationMatrix2D (cv::Point2f ((float) fcx, (float) fcy),
+      c.angle * 180.0 / M_PI, k);
+  m.at < double >(0, 2) += 0.5 * side - fcx;
+  m.at < double >(1, 2) += 0.5 * side - fcy;
+  cv::Mat crop;
+  cv::warpAffine (gray, crop, m, cv::Size (side, side), cv::INTER_LINEAR,
+      cv::BORDER_REPLICATE);
+  dlib::array2d < unsigned char >dimg;
+  to_dlib (crop, dimg);
+  double bw = c.w * k, bh = c.h * k;
+  dlib::rectangle box ((long) std::lround (0.5 * side - 0.5 * bw),
+      (long) std::lround (0.5 * side - 0.5 * bh),
+      (long) std::lround (0.5 * side + 0.5 * bw) - 1,
+      (long) std::lround (0.5 * side + 0.5 * bh) - 1);
+  dlib::full_object_detection shape = dl.predictor (dimg, box);
+  cv::Mat inv;
+  cv::invertAffineTransform (m, inv);
+  for (int i = 0; i < DITTO_FACE_N_LANDMARKS; i++) {
+    double px = shape.part (i).x (), py = shape.part (i).y ();
+    l->lm[i][0] = (float) (inv.at < double >(0, 0) * px + inv.at < double >(0, 1) * py
+        + inv.at < double >(0, 2));
+    l->lm[i][1] = (float) (inv.at < double >(1, 0) * px + inv.at < double >(1, 1) * py
+        + inv.at < double >(1, 2));
+  }
+  ditto_face_layout_derive (l);
+}
+
+/* Landmarks that make a face: eyes apart and level-ish, nose under them,
+ * mouth under the nose, chin under the mouth, all near the box. A fit on a
+ * box that holds no real face (a Haar false positive, a drawing the model
+ * does not understand) fails this. */
+bool
+plausible (const DittoFaceLayout * l)
+{
+  float w = l->face_w;
+  float dx = l->eye_x[1] - l->eye_x[0], dy = l->eye_y[1] - l->eye_y[0];
+  float eye_d = std::hypot (dx, dy);
+  if (dx <= 0 || eye_d < 0.25f * w || eye_d > 0.75f * w || std::fabs (dy) > 0.6f * dx)
+    return false;
+  /* Down the face: along the normal of the eye line. */
+  float nx = -dy / eye_d, ny = dx / eye_d;
+  float ex = 0.5f * (l->eye_x[0] + l->eye_x[1]), ey = 0.5f * (l->eye_y[0] + l->eye_y[1]);
+  auto down = [&](int i) { return (l->lm[i][0] - ex) * nx + (l->lm[i][1] - ey) * ny; };
+  float nose = down (33), mouth = (down (62) + down (66)) * 0.5f, chin = down (8);
+  if (!(nose > 0.2f * eye_d && mouth > nose && chin > mouth + 0.1f * eye_d
+          && chin < 2.6f * eye_d))
+    return false;
+  if (l->mouth_half_w < 0.2f * eye_d || l->mouth_half_w > 0.9f * eye_d)
+    return false;
+  return true;
+}
+
+/* Whether the portrait's open mouth shows teeth: bright, unsaturated pixels
+ * between the inner lips. */
+bool
+shows_teeth (const cv::Mat & rgb, const DittoFaceLayout * l)
+{
+  if (l->mouth_gap < std::max (2.0f, 0.03f * l->face_h))
+    return false;
+  int x0 = (int) (l->lm[61][0]), x1 = (int) (l->lm[63][0]);
+  int y0 = (int) (l->lm[62][1] + 1), y1 = (int) (l->lm[66][1]);
+  x0 = std::clamp (x0, 0, rgb.cols - 1);
+  x1 = std::clamp (x1, x0 + 1, rgb.cols);
+  y0 = std::clamp (y0, 0, rgb.rows - 1);
+  y1 = std::clamp (y1, y0 + 1, rgb.rows);
+  int bright = 0, n = 0;
+  for (int y = y0; y < y1; y++)
     for (int x = x0; x < x1; x++) {
-      g += 0.3f * p[3 * x] + 0.59f * p[3 * x + 1] + 0.11f * p[3 * x + 2];
-      r += (float) p[3 * x] - p[3 * x + 1];
+      const uchar *p = rgb.ptr < uchar > (y) + 3 * x;
+      int mx = std::max ({ p[0], p[1], p[2] }), mn = std::min ({ p[0], p[1], p[2] });
+      bright += mx > 140 && mx - mn < 60;
+      n++;
     }
-    gray[y - y0] = g / (x1 - x0);
-    red[y - y0] = r / (x1 - x0);
-  }
+  return n > 0 && bright * 4 >= n;
 }
 
-/* How far the lip line rises toward the corners (a smile) or drops (a
- * frown): the darkest row near each corner against the centre. */
-float
-mouth_curvature (const cv::Mat & rgb, const DittoFaceLayout * l)
+/* Haar cascades find a box when dlib's detector does not (drawings,
+ * paintings, low contrast). */
+bool
+haar_detect (const cv::Mat & gray, const char *cascade_dir, Candidate * out,
+    std::string * why)
 {
-  float mhw = l->mouth_half_w, rise[2] = { 0, 0 };
-  int y0 = std::max (1, (int) (l->mouth_y - 0.5f * mhw));
-  int y1 = std::min (rgb.rows - 1, (int) (l->mouth_y + 0.25f * mhw));
-  if (y1 - y0 < 4)
-    return 0.0f;
-  for (int side = 0; side < 2; side++) {
-    int cx = (int) (l->mouth_x + (side ? 0.7f : -0.7f) * mhw);
-    int x0 = std::max (0, cx - 1), x1 = std::min (rgb.cols, cx + 2);
-    if (x1 - x0 < 1)
-      return 0.0f;
-    std::vector < float >gray, red;
-    row_profile (rgb, x0, x1, y0, y1, gray, red);
-    float best = 1e9f;
-    int best_y = (int) l->mouth_y;
-    for (size_t i = 1; i + 1 < gray.size (); i++) {
-      float v = (gray[i - 1] + 2 * gray[i] + gray[i + 1]) * 0.25f;
-      float off = (y0 + (float) i - l->mouth_y) / (0.3f * mhw);
-      float score = v + 6.0f * off * off;
-      if (score < best) {
-        best = score;
-        best_y = y0 + (int) i;
-      }
-    }
-    rise[side] = l->mouth_y - (float) best_y;
+  std::lock_guard < std::mutex > guard (cascade_lock);
+  if (!load_cascades (cascade_dir)) {
+    *why = std::string ("cannot load Haar cascades from ") + cascade_dir;
+    return false;
   }
-  /* Curve of the parabola y = mouth_y - curve * u^2 at u = 0.7. */
-  float curve = 0.5f * (rise[0] + rise[1]) / 0.49f;
-  return std::clamp (curve, -0.1f * mhw, 0.45f * mhw);
-}
-
-/* Lip line: the darkest row between the lips, searched around the position
- * predicted from the eyes, over the middle of the mouth. When the portrait
- * already shows the upper teeth (a smile), the line that opens is the lower
- * edge of those teeth: bright, less red rows just under the dark valley. */
-void
-refine_mouth (const cv::Mat & rgb, DittoFaceLayout * l)
-{
-  float eye_y = 0.5f * (l->eye_y[0] + l->eye_y[1]);
-  float eye_d = l->eye_x[1] - l->eye_x[0];
-  l->mouth_x = 0.5f * (l->eye_x[0] + l->eye_x[1]);
-  l->mouth_half_w = 0.42f * eye_d;
-  l->teeth_visible = FALSE;
-  float predicted = eye_y + 1.05f * eye_d;
-  float cur = l->face_y + 0.80f * l->face_h;
-  predicted = 0.5f * (predicted + cur);
-  int half_w = std::max (2, (int) (0.3f * eye_d));
-  int x0 = std::max (0, (int) (l->mouth_x - half_w));
-  int x1 = std::min (rgb.cols, (int) (l->mouth_x + half_w));
-  int y0 = std::max (1, (int) (predicted - 0.09f * l->face_h));
-  int y1 = std::min (rgb.rows - 1, (int) (predicted + 0.12f * l->face_h));
-  if (x1 - x0 < 4 || y1 - y0 < 6) {
-    l->chin_y = l->mouth_y + 0.78f * (l->mouth_y - eye_y);
-    return;
-  }
-  std::vector < float >gray, red;
-  row_profile (rgb, x0, x1, y0, y1, gray, red);
-  float mean = 0;
-  for (float v:gray)
-    mean += v;
-  mean /= gray.size ();
-  float best = 1e9f;
-  int best_i = -1;
-  float span = 0.09f * l->face_h;
-  for (size_t i = 1; i + 1 < gray.size (); i++) {
-    float v = (gray[i - 1] + 2 * gray[i] + gray[i + 1]) * 0.25f;
-    float off = (y0 + (float) i - predicted) / span;
-    float score = v + 12.0f * off * off;        /* stay near the prediction */
-    if (score < best && v < mean - 4.0f) {
-      best = score;
-      best_i = (int) i;
-    }
-  }
-  l->mouth_y = best_i >= 0 ? (float) (y0 + best_i) + 0.5f : predicted;
-
-  if (best_i >= 0) {
-    /* Skin reference: the rows of the window above the valley. */
-    float skin_red = 0;
-    for (int i = 0; i < std::max (1, best_i / 2); i++)
-      skin_red += red[i];
-    skin_red /= std::max (1, best_i / 2);
-    int max_band = std::max (3, (int) (0.09f * l->face_h));
-    int first = -1, last = -1;
-    for (int i = best_i + 1; i < (int) gray.size () && i <= best_i + max_band; i++) {
-      bool tooth = red[i] < skin_red - 6.0f && gray[i] > gray[best_i] + 20.0f;
-      if (tooth) {
-        if (first < 0)
-          first = i;
-        last = i;
-      } else if (first >= 0) {
-        break;
-      }
-    }
-    int min_rows = std::max (2, (int) (0.025f * l->face_h));
-    if (first >= 0 && last - first + 1 >= min_rows) {
-      l->teeth_visible = TRUE;
-      l->mouth_y = (float) (y0 + last) + 1.0f;
-      /* The teeth show how wide the mouth is. */
-      int ty = y0 + (first + last) / 2;
-      const uchar *p = rgb.ptr < uchar > (ty);
-      float skin_r = skin_red;
-      int left = (int) l->mouth_x, right = (int) l->mouth_x;
-      int limit = (int) (0.7f * eye_d);
-      while (left > 0 && l->mouth_x - left < limit
-          && (float) p[3 * (left - 1)] - p[3 * (left - 1) + 1] < skin_r - 3.0f)
-        left--;
-      while (right < rgb.cols - 1 && right - l->mouth_x < limit
-          && (float) p[3 * (right + 1)] - p[3 * (right + 1) + 1] < skin_r - 3.0f)
-        right++;
-      float teeth_half = 0.5f * (right - left);
-      l->mouth_half_w = std::clamp (1.15f * teeth_half, 0.5f * eye_d, 0.62f * eye_d);
-    }
-  }
-  l->mouth_curve = mouth_curvature (rgb, l);
-  l->chin_y = l->mouth_y + 0.78f * (l->mouth_y - eye_y);
+  double scale = std::min (1.0, 640.0 / std::max (gray.cols, gray.rows));
+  cv::Mat small;
+  cv::resize (gray, small, cv::Size (), scale, scale, cv::INTER_AREA);
+  cv::equalizeHist (small, small);
+  int min_face = std::max (24, (int) (0.08 * std::min (small.cols, small.rows)));
+  std::vector < cv::Rect > faces;
+  cascades.face_alt.detectMultiScale (small, faces, 1.1, 4, 0,
+      cv::Size (min_face, min_face));
+  if (faces.empty () && !cascades.face.empty ())
+    cascades.face.detectMultiScale (small, faces, 1.1, 5, 0,
+        cv::Size (min_face, min_face));
+  if (faces.empty ())
+    return false;
+  cv::Rect f = largest (faces);
+  /* A Haar frontal-face box reaches higher (forehead) than dlib's and is a
+   * little larger; measured on a photo and a drawing where both fire. */
+  double w = f.width / scale, h = f.height / scale;
+  out->x = f.x / scale + 0.025 * w;
+  out->y = f.y / scale + 0.155 * h;
+  out->w = 0.95 * w;
+  out->h = 0.95 * h;
+  out->angle = 0;
+  out->found = true;
+  return true;
 }
 
 }                               /* namespace */
@@ -327,52 +454,64 @@ detect_uncached (const guint8 * rgb, int width, int height, int stride,
     cv::Mat gray;
     cv::cvtColor (src, gray, cv::COLOR_RGB2GRAY);
 
-    /* Detect on at most ~640 px: faster, and portraits are large faces. */
-    double scale = std::min (1.0, 640.0 / std::max (width, height));
-    cv::Mat small;
-    if (scale < 1.0)
-      cv::resize (gray, small, cv::Size (), scale, scale, cv::INTER_AREA);
-    else
-      small = gray;
-    cv::equalizeHist (small, small);
+    std::lock_guard < std::mutex > guard (dlib_lock);
+    dlib_init ();
+    std::string model_note;
+    if (!dl.have_model)
+      model_note = "landmark model " + dl.model_path + " unusable (" +
+          dl.model_error + "; install libdlib-data); face shape is the "
+          "average one";
 
-    std::lock_guard < std::mutex > guard (cascade_lock);
+    Candidate c;
+    DittoFaceSource source = DITTO_FACE_SOURCE_DLIB;
     bool have_box = face_box && face_box[2] > 0 && face_box[3] > 0;
-    if (!have_box && !load_cascades (cascade_dir)) {
+    if (have_box) {
+      c.x = face_box[0];
+      c.y = face_box[1];
+      c.w = face_box[2];
+      c.h = face_box[3];
+      c.found = true;
+      source = DITTO_FACE_SOURCE_BOX;
+    } else {
+      /* Portraits first (a large face: detect small), then small faces in
+       * wide frames (detect at up to twice the size), then tilted heads. */
+      int big = std::max (width, height);
+      double s1 = std::min (1.0, 720.0 / big);
+      c = dlib_detect (gray, s1, 0.0);
+      double s2 = std::min (2.0, 2400.0 / big);
+      if (!c.found && s2 > 1.3 * s1)
+        c = dlib_detect (gray, s2, 0.0);
+      for (double a : { 0.38, -0.38 }) {
+        if (!c.found)
+          c = dlib_detect (gray, s1, a);
+      }
+    }
+    std::string haar_why;
+    if (!c.found && haar_detect (gray, cascade_dir, &c, &haar_why))
+      source = DITTO_FACE_SOURCE_HAAR;
+    if (!c.found) {
       if (note)
-        *note = g_strdup_printf ("cannot load Haar cascades from %s; using a "
-            "centred default face layout", cascade_dir);
+        *note = g_strdup_printf ("no face found in the source image%s%s; using "
+            "a centred default face layout (set face-box to place it)",
+            haar_why.empty ()? "" : ", ", haar_why.c_str ());
       return FALSE;
     }
-    if (have_box) {
-      ditto_face_layout_from_box (layout, (float) face_box[0],
-          (float) face_box[1], (float) face_box[2], (float) face_box[3]);
-      load_cascades (cascade_dir);      /* eyes, when available */
-    } else {
-      int min_face = std::max (24, (int) (0.12 * std::min (small.cols, small.rows)));
-      std::vector < cv::Rect > faces;
-      cascades.face_alt.detectMultiScale (small, faces, 1.1, 4, 0,
-          cv::Size (min_face, min_face));
-      if (faces.empty () && !cascades.face.empty ())
-        cascades.face.detectMultiScale (small, faces, 1.1, 5, 0,
-            cv::Size (min_face, min_face));
-      if (faces.empty ()) {
-        if (note)
-          *note = g_strdup ("no face found in the source image; using a "
-              "centred default face layout (set face-box to place it)");
-        return FALSE;
-      }
-      cv::Rect f = largest (faces);
-      ditto_face_layout_from_box (layout, (float) (f.x / scale),
-          (float) (f.y / scale), (float) (f.width / scale),
-          (float) (f.height / scale));
+
+    fit_landmarks (gray, c, layout);
+    layout->source = dl.have_model ? source : DITTO_FACE_SOURCE_TEMPLATE;
+    if (dl.have_model && !plausible (layout)) {
+      /* The box is trusted, the fit is not: the average shape in the box. */
+      ditto_face_layout_from_box (layout, (float) c.x, (float) c.y,
+          (float) c.w, (float) c.h);
+      layout->source = DITTO_FACE_SOURCE_TEMPLATE;
     }
-    refine_eyes (gray, layout);
-    refine_mouth (src, layout);
+    layout->teeth_visible = shows_teeth (src, layout);
     layout->detected = TRUE;
+    if (note && !model_note.empty ())
+      *note = g_strdup (model_note.c_str ());
     return TRUE;
   }
-  catch (const cv::Exception & e) {
+  catch (const std::exception & e) {
     ditto_face_layout_default (layout, width, height);
     if (note)
       *note = g_strdup_printf ("face detection failed (%s); using a centred "
@@ -380,7 +519,6 @@ detect_uncached (const guint8 * rgb, int width, int height, int stride,
     return FALSE;
   }
 }
-
 extern "C" void
 ditto_image_resize_rgb (const guint8 * src, int sw, int sh, int sstride,
     guint8 * dst, int dw, int dh, int dstride)
@@ -426,10 +564,10 @@ layout_key (const guint8 * rgb, int width, int height, int stride,
     for (; x < n; x++)
       h = (h ^ row[x]) * 1099511628211ull;
   }
-  gchar *k = g_strdup_printf ("%d:%d:%d,%d,%d,%d:%s:%016" G_GINT64_MODIFIER "x",
+  gchar *k = g_strdup_printf ("%d:%d:%d,%d,%d,%d:%s:%s:%016" G_GINT64_MODIFIER "x",
       width, height, face_box ? face_box[0] : 0, face_box ? face_box[1] : 0,
       face_box ? face_box[2] : 0, face_box ? face_box[3] : 0,
-      cascade_dir ? cascade_dir : "", h);
+      cascade_dir ? cascade_dir : "", ditto_face_landmark_model (), h);
   std::string key (k);
   g_free (k);
   return key;

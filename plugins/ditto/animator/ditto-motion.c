@@ -11,9 +11,12 @@
 #define SPF 640
 #define HEAD_CHANNELS 5
 #define HEAD_PARTIALS 3
-/* Diffusion step of one smoothing iteration: 5 iterations barely soften the
- * per-frame targets, 100 spread them over about +-2 frames. */
-#define SMOOTH_LAMBDA 0.015f
+/* Trajectory smoothing: sampling_timesteps diffusion iterations whose total
+ * variance grows with the count, sigma^2 = 0.4 + 0.04 * steps frames^2:
+ * 5 steps ~ 0.77 frames, the default 10 ~ 0.9 frames (36 ms, like real
+ * articulators), 100 ~ 2.1 frames. */
+#define SMOOTH_VAR0 0.4f
+#define SMOOTH_VAR_PER_STEP 0.04f
 
 struct _DittoMotionState {
   guint past, current, future, iterations;
@@ -36,6 +39,10 @@ struct _DittoMotionState {
 
   /* Scratch for one window. */
   float *target, *work;
+
+  /* Brows (emphasis) and gaze (held targets, quick saccades). */
+  float brow, gaze[2], gaze_to[2];
+  int gaze_countdown;
 };
 
 static guint32
@@ -92,6 +99,7 @@ ditto_motion_new (guint past, guint current, guint future,
       s->head_phase[c][p] = rng_uniform (s, 0.0f, 2.0f * (float) M_PI);
     }
   s->blink_countdown = rng_int (s, 25, 100);
+  s->gaze_countdown = rng_int (s, 25, 75);
   s->blink_pos = -1;
   ditto_motion_reset (s);
   return s;
@@ -116,6 +124,7 @@ ditto_motion_reset (DittoMotionState * s)
   s->peak_db = -26.0f;
   s->activity = 0.0f;
   s->emph_fast = s->emph_slow = 0.0f;
+  s->brow = 0.0f;
 }
 
 /* Speech level 0..1: a noise gate below the tracked speech peak, so silence
@@ -129,24 +138,51 @@ speech_level (const DittoMotionState * s, float db)
   return t * t * (1.6f - 0.6f * t);
 }
 
-void
-ditto_motion_mouth_targets (DittoMotionState * s, float db,
-    float low_centroid, float mid_ratio, float hiss_ratio, float out[3])
-{
-  float lev = speech_level (s, db);
-  /* Calibrated on speech: a typical vowel is neutral; high F1 opens the
-   * jaw (aa), F2 energy stretches the lips (ee), low F1 with little F2
-   * rounds them (oo, w), hiss shows the teeth (s, f). */
-  float open = clampf ((low_centroid - 300.0f) / 400.0f, 0.0f, 1.0f);
-  float hiss = clampf ((hiss_ratio - 0.2f) / 0.5f, 0.0f, 1.0f);
-  float round = clampf ((0.08f - mid_ratio) / 0.08f, 0.0f, 1.0f) * (1.0f - open);
-  float voiced = sqrtf (lev);
+/* The viseme set: mouth channels (jaw, spread, teeth, press) of each shape. */
+enum { V_CLOSED, V_OPEN, V_NEUTRAL, V_ROUND, V_SPREAD, V_FRICATIVE, N_VISEMES };
+static const float viseme_shape[N_VISEMES][DITTO_MOTION_MOUTH_CHANNELS] = {
+  [V_CLOSED] = {0.0f, 0.0f, 0.0f, 1.0f},      /* m, b, p */
+  [V_OPEN] = {1.0f, 0.1f, 0.35f, 0.0f},       /* aa */
+  [V_NEUTRAL] = {0.5f, 0.0f, 0.3f, 0.0f},     /* schwa, most vowels */
+  [V_ROUND] = {0.35f, -1.0f, 0.0f, 0.0f},     /* oo, w */
+  [V_SPREAD] = {0.35f, 1.0f, 0.6f, 0.0f},     /* ee */
+  [V_FRICATIVE] = {0.15f, 0.4f, 1.0f, 0.0f},  /* s, f, sh */
+};
 
-  out[0] = lev * (0.45f + 0.55f * open) * (1.0f - 0.6f * hiss);
-  out[1] = voiced * clampf (1.8f * (mid_ratio - 0.15f) + 0.6f * hiss
-      - 0.8f * round, -1.0f, 1.0f);
-  out[2] = voiced * clampf (1.2f * (mid_ratio - 0.1f) + 0.9f * hiss
-      + 0.4f * open, 0.0f, 1.0f);
+void
+ditto_motion_mouth_targets (DittoMotionState * s, const DittoAudioFeatures * f,
+    float out[DITTO_MOTION_MOUTH_CHANNELS])
+{
+  float lev = speech_level (s, f->db);
+  /* Spectral cues, calibrated on speech: a high F1 (low-band centroid)
+   * opens the jaw (aa); energy at a high F2 spreads the lips (ee); low F1
+   * and F2 round them (oo, w), or, quieter, are a nasal murmur behind
+   * closed lips (m); hiss is a fricative (s, f). */
+  float open = clampf ((f->low_centroid - 450.0f) / 300.0f, 0.0f, 1.0f);
+  float hiss = clampf ((f->hiss_ratio - 0.2f) / 0.5f, 0.0f, 1.0f);
+  float front = clampf ((f->front_ratio - 0.35f) / 0.35f, 0.0f, 1.0f);
+  float low_f2 = clampf ((0.12f - f->mid_ratio) / 0.08f, 0.0f, 1.0f)
+      * (1.0f - open) * (1.0f - front);
+  float spread = (1.0f - open) * front;
+  float murmur = clampf ((0.55f - lev) / 0.35f, 0.0f, 1.0f);
+  float w[N_VISEMES];
+  w[V_FRICATIVE] = hiss;
+  float voiced = 1.0f - hiss;
+  w[V_CLOSED] = voiced * low_f2 * murmur;
+  w[V_ROUND] = voiced * low_f2 * (1.0f - murmur);
+  w[V_SPREAD] = voiced * spread;
+  float rest = MAX (0.0f, voiced - w[V_CLOSED] - w[V_ROUND] - w[V_SPREAD]);
+  w[V_OPEN] = rest * open;
+  w[V_NEUTRAL] = rest * (1.0f - open);
+  /* Sound level scales how far the shape is reached; silence is the rest
+   * pose (all channels 0: lips closed and relaxed). */
+  float reach[DITTO_MOTION_MOUTH_CHANNELS] = { lev, sqrtf (lev), sqrtf (lev), sqrtf (lev) };
+  for (int c = 0; c < DITTO_MOTION_MOUTH_CHANNELS; c++) {
+    float v = 0.0f;
+    for (int k = 0; k < N_VISEMES; k++)
+      v += w[k] * viseme_shape[k][c];
+    out[c] = v * reach[c];
+  }
 }
 
 static float
@@ -197,6 +233,24 @@ head_step (DittoMotionState * s, float lev, float jaw, DittoMotion * m)
   m->head_dy = (0.004f + 0.008f * a) * n[2];
   m->yaw = (0.008f + 0.02f * a) * n[3];
   m->pitch = (0.005f + 0.012f * a) * n[4] + 0.03f * nod;
+
+  /* Brows lift on a stressed syllable and settle slowly. */
+  float lift = clampf ((nod - 0.08f) * 4.0f, 0.0f, 1.0f);
+  s->brow += (lift - s->brow) * (lift > s->brow ? 0.4f : 0.08f);
+  m->brow = s->brow;
+
+  /* Gaze: mostly at the viewer, now and then a glance held for a while;
+   * saccades take about two frames. */
+  if (--s->gaze_countdown <= 0) {
+    gboolean away = rng_int (s, 0, 99) < 45;
+    s->gaze_to[0] = away ? rng_uniform (s, -0.7f, 0.7f) : rng_uniform (s, -0.15f, 0.15f);
+    s->gaze_to[1] = away ? rng_uniform (s, -0.4f, 0.3f) : rng_uniform (s, -0.1f, 0.1f);
+    s->gaze_countdown = away ? rng_int (s, 12, 40) : rng_int (s, 25, 100);
+  }
+  for (int i = 0; i < 2; i++)
+    s->gaze[i] += (s->gaze_to[i] - s->gaze[i]) * 0.6f;
+  m->gaze_x = s->gaze[0];
+  m->gaze_y = s->gaze[1];
 }
 
 void
@@ -216,13 +270,15 @@ ditto_motion_chunk (DittoMotionState * s, const float *samples,
     return;
 
   /* Raw per-frame targets of the current and future frames. */
-  float raw[3];
+  float raw[DITTO_MOTION_MOUTH_CHANNELS];
   for (guint i = P; i < N; i++) {
     if (i < real_end || is_last || i == P) {
       DittoAudioFeatures f;
-      ditto_audio_features_compute (samples + (gsize) i * SPF, &f);
-      ditto_motion_mouth_targets (s, f.db, f.low_centroid, f.mid_ratio,
-          f.hiss_ratio, raw);
+      /* Centred on the frame's start (its timestamp), not its middle: the
+       * mouth shown at time t is the sound at t. */
+      gsize at = (gsize) i * SPF;
+      ditto_audio_features_compute (samples + (at >= SPF / 2 ? at - SPF / 2 : at), &f);
+      ditto_motion_mouth_targets (s, &f, raw);
       lev_cur[i - P] = speech_level (s, f.db);
       db_cur[i - P] = f.db;
       for (guint c = 0; c < C; c++)
@@ -235,20 +291,39 @@ ditto_motion_chunk (DittoMotionState * s, const float *samples,
       db_cur[i - P] = db_cur[i - P - 1];
     }
   }
-  /* Anticipation: the mouth shapes a sound slightly before it is heard. */
+  /* Stop closures (p, b): a short dip of the level inside speech is the
+   * lips pressed shut before the release. */
+  for (guint i = P + 1; i + 1 < N; i++) {
+    float d = db_cur[i - P];
+    float around = MIN (MAX (db_cur[i - P - 1], i >= P + 2 ? db_cur[i - P - 2] : -99.0f),
+        MAX (db_cur[i - P + 1], i + 2 < N ? db_cur[i - P + 2] : -99.0f));
+    float dip = clampf ((around - d - 8.0f) / 6.0f, 0.0f, 1.0f)
+        * clampf (speech_level (s, around) * 2.0f, 0.0f, 1.0f);
+    if (dip > 0.0f) {
+      t[i * C + 0] *= 1.0f - dip;
+      t[i * C + 3] = MAX (t[i * C + 3], dip);
+    }
+  }
+  /* Coarticulation from the chunk's future frames: lip shape (spread,
+   * round, press) anticipates the next sound by about a frame, as
+   * speakers' lips do; the jaw only slightly (about 10 ms), so the mouth's
+   * opening stays in sync with the sound. */
+  static const float ahead[DITTO_MOTION_MOUTH_CHANNELS] = { 0.25f, 0.5f, 0.35f, 0.4f };
   for (guint i = P; i + 1 < N; i++)
     for (guint c = 0; c < C; c++)
-      t[i * C + c] = 0.55f * t[i * C + c] + 0.45f * t[(i + 1) * C + c];
+      t[i * C + c] = (1.0f - ahead[c]) * t[i * C + c] + ahead[c] * t[(i + 1) * C + c];
   /* The past is what was shown: fixed, so chunk borders stay continuous. */
   memcpy (t, s->history, sizeof (float) * P * C);
 
   /* sampling_timesteps diffusion iterations over the whole window. */
+  float lambda = (SMOOTH_VAR0 + SMOOTH_VAR_PER_STEP * s->iterations)
+      / (2.0f * MAX (s->iterations, 1));
   for (guint it = 0; it < s->iterations; it++) {
     memcpy (w, t, sizeof (float) * N * C);
     for (guint i = MAX (P, 1); i < N; i++) {
       guint next = i + 1 < N ? i + 1 : i;
       for (guint c = 0; c < C; c++)
-        t[i * C + c] = w[i * C + c] + SMOOTH_LAMBDA * (w[(i - 1) * C + c]
+        t[i * C + c] = w[i * C + c] + lambda * (w[(i - 1) * C + c]
             - 2.0f * w[i * C + c] + w[next * C + c]);
     }
   }
@@ -259,6 +334,7 @@ ditto_motion_chunk (DittoMotionState * s, const float *samples,
     m->jaw = clampf (v[0], 0.0f, 1.0f);
     m->spread = clampf (v[1], -1.0f, 1.0f);
     m->teeth = clampf (v[2], 0.0f, 1.0f);
+    m->press = clampf (v[3], 0.0f, 1.0f);
     m->blink = blink_step (s);
     head_step (s, lev_cur[k], m->jaw, m);
     /* Track the speech peak with what was actually heard. */
@@ -277,6 +353,7 @@ ditto_motion_chunk (DittoMotionState * s, const float *samples,
       all[(P + k) * C + 0] = out[k].jaw;
       all[(P + k) * C + 1] = out[k].spread;
       all[(P + k) * C + 2] = out[k].teeth;
+      all[(P + k) * C + 3] = out[k].press;
     }
     memcpy (s->history, all + n_current * C, sizeof (float) * P * C);
   }

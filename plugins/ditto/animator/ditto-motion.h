@@ -21,11 +21,14 @@ typedef struct {
   float blink;     /* 0 open .. 1 closed */
   float roll;      /* head tilt about the neck, radians */
   float head_dx, head_dy;  /* head translation, in face widths */
-  float yaw, pitch;        /* inner-face turn/nod shift, in face widths */
+  float yaw, pitch;        /* turn/nod: parallax of the face's relief, in face widths */
+  float press;     /* 0 .. 1 lips pressed together (p, b, m) */
+  float brow;      /* 0 .. 1 brows raised (emphasis) */
+  float gaze_x, gaze_y;    /* -1 .. 1 where the eyes look, in eye half-widths / 4 */
 } DittoMotion;
 
 /* Mouth channels smoothed over the chunk window. */
-#define DITTO_MOTION_MOUTH_CHANNELS 3
+#define DITTO_MOTION_MOUTH_CHANNELS 4     /* jaw, spread, teeth, press */
 
 typedef struct _DittoMotionState DittoMotionState;
 
@@ -42,9 +45,12 @@ void ditto_motion_reset (DittoMotionState * state);
 void ditto_motion_chunk (DittoMotionState * state, const float *samples,
     guint n_current, guint n_real_future, gboolean is_last, DittoMotion * out);
 
-/* The mouth targets of one frame before smoothing (exposed for tests). */
-void ditto_motion_mouth_targets (DittoMotionState * state, float db,
-    float low_centroid, float mid_ratio, float hiss_ratio, float out[3]);
+/* The mouth targets of one frame before smoothing, a blend of the viseme
+ * set's shapes (exposed for tests). */
+struct _DittoAudioFeatures;
+void ditto_motion_mouth_targets (DittoMotionState * state,
+    const struct _DittoAudioFeatures * features,
+    float out[DITTO_MOTION_MOUTH_CHANNELS]);
 
 G_END_DECLS
 

@@ -2,30 +2,34 @@
  * Copyright (C) 2026 ditto-gst developers
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Backward warp: for every output pixel of the head region we compute where
- * it comes from in the still portrait, then sample it bilinearly (8-bit
- * fixed-point weights). The displacement field is built from polynomial
- * falloffs only (no exp per pixel):
- *   head   a rotation about the neck plus a translation, weighted by an
- *          ellipse around the head that fades to zero into the background;
- *   face   a turn/nod shift of the inner face (eyes, nose, mouth) against
- *          the face outline;
- *   jaw    the chin and lower lip move down, split along the lip line
- *          inside the mouth (the gap is the mouth interior), stretched
- *          smoothly beside the mouth corners and fading out below the chin;
- *   lips   the corners move out (ee) or in (oo);
- *   lids   the skin above each eye slides down over it for a blink.
- * Pixels outside the head ellipse are copied from the cached portrait.
+ * Piecewise-affine mesh warp. The face mesh (ditto-mesh.h) is fixed per
+ * portrait; each frame moves its vertices (head pose, turn parallax, jaw
+ * about its hinge, lip shapes, eyelids, brows) and gives the eye centres a
+ * shifted source point (gaze). Every triangle whose vertices moved is then
+ * rasterised in the output with an exact integer edge test (top-left rule:
+ * each pixel belongs to exactly one triangle, so there are no seams or
+ * double-drawn edges) and sampled bilinearly from the still portrait through
+ * its own affine map. A matte interpolated over the mesh (1 on the head and
+ * hair, 0 on the outer ring) blends the moving head over the unmoved
+ * background, so head motion never stretches the background. The mouth's
+ * opening (between the two copies of the inner mouth's middle line) is
+ * painted: a dark cavity, upper teeth under the upper lip, a tongue low in a
+ * wide mouth; a portrait that shows its own teeth keeps them, hung from the
+ * lips.
  */
 #include "ditto-render.h"
+#include "ditto-mesh.h"
 
 #include <math.h>
 #include <string.h>
+
+#define NV DITTO_MESH_N_VERTS
 
 struct _DittoRenderer {
   GstVideoInfo info;
   int W, H;
   DittoFaceLayout L;            /* in output pixels */
+  DittoMesh mesh;
   guint8 *cache;                /* the still portrait in the output format */
   gboolean yuv;
   int bpp;                      /* RGB / RGBx */
@@ -33,60 +37,15 @@ struct _DittoRenderer {
   /* Colour conversion (YUV output). */
   float kr, kb, yoff, yscale, coff, cscale;
 
-  /* Colours of the mouth interior, from the portrait's own lips and skin. */
-  float lip[3], teeth[3];
+  /* Mouth interior colours (RGB), from the portrait's lips and lighting. */
+  float cavity[3], teeth[3], tongue[3];
+  gboolean own_teeth;           /* the portrait's open mouth shows teeth */
+  float mouth_u[NV];            /* across the mouth: -1 .. 1 corner to corner */
 
-  /* Head ellipse (outer) and its inner full-weight part (ratio squared). */
-  float hx, hy, inv_ha, inv_hb, ha, hb, hk2, inv_1mhk2;
-  /* Inner-face ellipse. */
-  float fx, fy, inv_fa, inv_fb, fk2, inv_1mfk2;
-
-  /* Per-frame tile plan: the field at tile corners, and each tile's kind. */
-  int tiles_x, tiles_y;
-  float *grid;
-  char *tile_kind;
+  /* This frame's vertices: where they are drawn and where they sample. */
+  float dst[NV][2], src[NV][2];
+  float teeth_amount;
 };
-
-/* Everything that depends on the frame's motion. */
-typedef struct {
-  float a11, a12, a21, a22, bx, by;     /* inverse head transform */
-  float shx, shy;                       /* inner-face shift */
-
-  /* Mouth and jaw, in head (rest) coordinates. */
-  float box_m[4];
-  float mx, my, curve, inv_mw_eff, inv_mhw, roundness;
-  float jaw_px, up_px, dw;
-  float hr, inv_2hr, chin, neck_end, inv_neck, af_h, inv_af;
-  float wx_in, wx_out, inv_wx;
-  float gy_in, gy_out, inv_gy;
-  float teeth_vis, lower_vis, teeth_h_max, teeth_amount;
-  float face_h, inv_tongue;
-  float edge[3], deep[3], tongue[3], teeth_col[3];
-
-  /* Output-space boxes around the field's discontinuities (lip split,
-   * mouth interior, eyelid edge): tiles touching them are evaluated per
-   * pixel, every other tile interpolates the smooth field from its corners. */
-  float exact[3][4];
-  int n_exact;
-
-  /* Eyelids. */
-  float box_e[2][4];
-  float ex[2], ey[2], inv_ew, eh, beta, brow_off;
-} Geom;
-
-typedef struct {
-  float sx, sy;     /* source position */
-  float cov;        /* mouth-interior coverage */
-  float col[3];     /* mouth-interior colour, RGB 0..255 */
-  float shade;      /* darkening (lash line), 1 = none */
-} Px;
-
-static inline float
-smooth01 (float t)
-{
-  t = t < 0.0f ? 0.0f : t > 1.0f ? 1.0f : t;
-  return t * t * (3.0f - 2.0f * t);
-}
 
 static inline float
 clampf (float v, float lo, float hi)
@@ -94,281 +53,11 @@ clampf (float v, float lo, float hi)
   return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* ------------------------------------------------------------------ */
-
-static void
-setup_geom (const DittoRenderer * r, const DittoMotion * m, Geom * g)
+static inline float
+smooth01 (float t)
 {
-  const DittoFaceLayout *L = &r->L;
-  float fw = L->face_w, fh = L->face_h;
-
-  /* Head: forward F(q) = R(roll) (q - pivot) + pivot + T; store F^-1. */
-  float c = cosf (m->roll), s = sinf (m->roll);
-  float pvx = L->face_x + 0.5f * fw, pvy = L->chin_y + 0.15f * fh;
-  float tx = m->head_dx * fw, ty = m->head_dy * fw;
-  g->a11 = c;
-  g->a12 = s;
-  g->a21 = -s;
-  g->a22 = c;
-  float px = pvx + tx, py = pvy + ty;
-  g->bx = pvx - (g->a11 * px + g->a12 * py);
-  g->by = pvy - (g->a21 * px + g->a22 * py);
-  g->shx = m->yaw * fw;
-  g->shy = m->pitch * fw;
-
-  /* Mouth. */
-  float mhw = MAX (L->mouth_half_w, 2.0f);
-  g->mx = L->mouth_x;
-  g->my = L->mouth_y;
-  g->curve = L->mouth_curve;
-  g->dw = mhw * (m->spread > 0.0f ? 0.14f * m->spread : 0.24f * m->spread);
-  g->roundness = MAX (0.0f, -m->spread);
-  g->inv_mw_eff = 1.0f / MAX (mhw + g->dw, 1.0f);
-  g->inv_mhw = 1.0f / mhw;
-  g->jaw_px = m->jaw * 0.085f * fh;
-  g->up_px = (0.012f * m->jaw + 0.01f * m->teeth * m->jaw) * fh;
-  g->hr = MAX (0.10f * fh, 2.0f);
-  g->inv_2hr = 0.5f / g->hr;
-  g->chin = L->chin_y;
-  g->neck_end = L->chin_y + MAX (0.22f * fh, 2.0f);
-  g->inv_neck = 1.0f / (g->neck_end - g->chin);
-  g->af_h = MAX (0.10f * fh, 2.0f);
-  g->inv_af = 1.0f / g->af_h;
-  g->wx_in = 0.25f * fw;
-  g->wx_out = MAX (0.5f * fw, g->wx_in + 2.0f);
-  g->inv_wx = 1.0f / (g->wx_out - g->wx_in);
-  g->gy_in = 0.3f * mhw;
-  g->gy_out = 1.0f * mhw;
-  g->inv_gy = 1.0f / (g->gy_out - g->gy_in);
-  float gap = g->jaw_px + g->up_px;
-  g->teeth_amount = m->teeth;
-  /* A portrait that already shows its upper teeth keeps its own. */
-  g->teeth_vis = L->teeth_visible ? 0.0f : clampf (0.35f + m->teeth, 0.0f,
-      1.0f) * smooth01 ((gap - 1.5f) / MAX (0.025f * fh, 1.0f));
-  g->lower_vis = 0.6f * m->teeth * (1.0f - smooth01 (m->jaw * 2.0f - 0.6f));
-  g->teeth_h_max = MAX (0.045f * fh, 1.0f);
-  g->face_h = fh;
-  g->inv_tongue = 1.0f / MAX (0.04f * fh, 1.0f);
-  for (int i = 0; i < 3; i++) {
-    g->edge[i] = r->lip[i] * 0.5f;
-    g->deep[i] = r->lip[i] * 0.2f;
-    g->tongue[i] = r->lip[i] * 0.62f;
-    g->teeth_col[i] = r->teeth[i];
-  }
-  float top = g->my - MAX (g->curve, 0.0f) * 1.7f
-      - MAX (MAX (g->hr, g->af_h), g->gy_out) - 2.0f;
-  g->box_m[0] = g->mx - g->wx_out;
-  g->box_m[1] = top;
-  g->box_m[2] = g->mx + g->wx_out;
-  g->box_m[3] = g->neck_end + 1.0f;
-  if (m->jaw <= 0.0f && fabsf (g->dw) < 1e-3f)
-    g->box_m[2] = g->box_m[0];  /* nothing to do: an empty box */
-
-  /* Largest head displacement: bounds where rest-space boxes can land. */
-  float reach = fabsf (tx) + fabsf (ty) + fabsf (m->roll) * 2.5f * fh
-      + fabsf (g->shx) + fabsf (g->shy) + 2.0f;
-  g->n_exact = 0;
-  if (m->jaw > 0.0f) {
-    float half = mhw + fabsf (g->dw) + 2.0f;
-    float *e = g->exact[g->n_exact++];
-    e[0] = g->mx - half - reach;
-    e[2] = g->mx + half + reach;
-    e[1] = g->my - MAX (g->curve, 0.0f) * 1.7f - g->up_px - 2.0f - reach;
-    e[3] = g->my + g->jaw_px + 2.0f + reach;
-  }
-
-  /* Eyelids. */
-  float ew = MAX (L->eye_half_w, 1.0f);
-  g->inv_ew = 1.0f / ew;
-  g->eh = MAX (L->eye_half_h, 0.5f);
-  g->beta = m->blink;
-  g->brow_off = 3.2f * g->eh;
-  for (int i = 0; i < 2; i++) {
-    g->ex[i] = L->eye_x[i];
-    g->ey[i] = L->eye_y[i];
-    g->box_e[i][0] = g->ex[i] - ew;
-    g->box_e[i][1] = g->ey[i] - g->brow_off;
-    g->box_e[i][2] = m->blink > 0.0f ? g->ex[i] + ew : g->box_e[i][0];
-    g->box_e[i][3] = g->ey[i] + g->eh + 2.0f;
-    if (m->blink > 0.0f) {
-      float *e = g->exact[g->n_exact++];
-      e[0] = g->box_e[i][0] - reach;
-      e[1] = g->box_e[i][1] - reach;
-      e[2] = g->box_e[i][2] + reach;
-      e[3] = g->box_e[i][3] + reach;
-    }
-  }
-}
-
-static inline void
-mouth_eval (const Geom * g, float qx, float qy, Px * o)
-{
-  float dxm = qx - g->mx, adx = fabsf (dxm);
-  float wx = adx <= g->wx_in ? 1.0f : smooth01 ((g->wx_out - adx) * g->inv_wx);
-  /* Distance below the lip line, which follows the portrait's smile. */
-  float uc = MIN (adx * g->inv_mhw, 1.3f);
-  float line = g->my - g->curve * uc * uc;
-  float d = qy - line;
-
-  /* Lips: corners out (ee) or in (oo). */
-  float ur = adx * g->inv_mhw;
-  float gx = ur <= 1.0f ? ur : 1.0f - smooth01 ((ur - 1.0f) * (1.0f / 1.5f));
-  float ad = fabsf (d);
-  float gy = ad <= g->gy_in ? 1.0f : smooth01 ((g->gy_out - ad) * g->inv_gy);
-  float shift = g->dw * gx * gy;
-  o->sx = qx - (dxm < 0.0f ? -shift : shift);
-
-  if (g->jaw_px <= 0.0f) {
-    o->sy = qy;
-    return;
-  }
-  /* Opening profile along the lips: lens-shaped, rounder for oo. */
-  float u = dxm * g->inv_mw_eff, c = 0.0f;
-  if (u > -1.0f && u < 1.0f) {
-    float s = 1.0f - u * u;
-    c = s * (s + g->roundness * (1.0f - s));
-  }
-  /* Below the lip line the skin follows the jaw within 2 hr; the mouth
-   * corners and everything above stay. */
-  float rr = d <= 0.0f ? 0.0f : smooth01 (d * g->inv_2hr);
-  float neck = qy <= g->chin ? 1.0f : smooth01 ((g->neck_end - qy) * g->inv_neck);
-  float af = d >= 0.0f ? 1.0f : smooth01 ((d + g->af_h) * g->inv_af);
-  float base = g->jaw_px * wx * neck;
-  float jb = base * (c + (1.0f - c) * rr);
-  float ja = base * (1.0f - c) * rr - g->up_px * c * af;
-  float ysa = qy - ja, ysb = qy - jb;
-  float gap = jb - ja;
-  float a = ysa - line, b = line - ysb;
-  o->sy = a < b ? ysa : ysb;
-  if (gap < 0.02f)
-    return;
-  float inner = a < b ? a : b;
-  float cov = clampf (inner + 0.5f, 0.0f, 1.0f) * clampf (gap, 0.0f, 1.0f);
-  if (cov <= 0.0f)
-    return;
-
-  float depth = clampf (inner / MAX (0.5f * gap, 1.0f), 0.0f, 1.0f);
-  depth = depth * (2.0f - depth);
-  float col[3];
-  for (int i = 0; i < 3; i++)
-    col[i] = g->edge[i] + (g->deep[i] - g->edge[i]) * depth;
-  /* The tongue fills the lower part of a wide-open mouth. */
-  float tongue = smooth01 ((a / gap - 0.55f) * 3.0f) * smooth01 ((gap
-          - 0.04f * g->face_h) * g->inv_tongue) * smooth01 ((c - 0.2f) * 2.0f);
-  if (tongue > 0.0f)
-    for (int i = 0; i < 3; i++)
-      col[i] += (g->tongue[i] - col[i]) * 0.8f * tongue;
-
-  /* Upper teeth just under the upper lip, fading toward the corners. */
-  float tw = g->teeth_vis * smooth01 ((c - 0.12f) * 2.2f);
-  float th = MIN (gap * (0.32f + 0.22f * g->teeth_amount), g->teeth_h_max);
-  if (tw > 0.0f) {
-    float alpha = tw * clampf (th - a, 0.0f, 1.0f);
-    if (alpha > 0.0f) {
-      float lit = 0.72f + 0.28f * c - 0.15f * clampf (a / MAX (th, 1.0f), 0, 1);
-      for (int i = 0; i < 3; i++)
-        col[i] += (g->teeth_col[i] * lit - col[i]) * alpha;
-    }
-  }
-  /* A hint of the lower teeth above the lower lip. */
-  float lw = g->lower_vis * smooth01 ((c - 0.3f) * 2.0f);
-  if (lw > 0.0f) {
-    float la = lw * clampf (0.5f * th - b, 0.0f, 1.0f);
-    for (int i = 0; i < 3; i++)
-      col[i] += (g->teeth_col[i] * 0.7f - col[i]) * la;
-  }
-  o->cov = cov;
-  o->col[0] = col[0];
-  o->col[1] = col[1];
-  o->col[2] = col[2];
-}
-
-/* The upper lid slides down: skin between brow and lid edge stretches over
- * the eye; the lash line (lid edge) ends at y_lid. */
-static inline void
-eye_eval (const Geom * g, int i, float qx, float qy, Px * o)
-{
-  float u = (qx - g->ex[i]) * g->inv_ew;
-  if (u <= -1.0f || u >= 1.0f)
-    return;
-  float s = 1.0f - u * u;
-  float top = g->ey[i] - g->eh * s;
-  float bot = g->ey[i] + 0.8f * g->eh * s;
-  float ylid = top + g->beta * (bot - top);
-  float brow = g->ey[i] - g->brow_off;
-  if (qy >= brow && qy < ylid)
-    o->sy = brow + (qy - brow) * (top - brow) / (ylid - brow);
-  float dist = fabsf (qy - ylid);
-  if (dist < 1.5f)
-    o->shade *= 1.0f - 0.3f * g->beta * s * (1.0f - dist * (1.0f / 1.5f));
-}
-
-static inline gboolean
-in_box (const float *b, float x, float y)
-{
-  return x > b[0] && x < b[2] && y > b[1] && y < b[3];
-}
-
-/* Where output pixel (x, y) comes from. Returns FALSE outside the head. */
-static inline gboolean
-field_eval (const DittoRenderer * r, const Geom * g, float x, float y, Px * o)
-{
-  float dx = (x - r->hx) * r->inv_ha, dy = (y - r->hy) * r->inv_hb;
-  float r2 = dx * dx + dy * dy;
-  o->cov = 0.0f;
-  o->shade = 1.0f;
-  if (r2 >= 1.0f) {
-    o->sx = x;
-    o->sy = y;
-    return FALSE;
-  }
-  float w = r2 <= r->hk2 ? 1.0f : smooth01 ((1.0f - r2) * r->inv_1mhk2);
-  float qx = x + w * (g->a11 * x + g->a12 * y + g->bx - x);
-  float qy = y + w * (g->a21 * x + g->a22 * y + g->by - y);
-
-  float ex = (qx - r->fx) * r->inv_fa, ey = (qy - r->fy) * r->inv_fb;
-  float f2 = ex * ex + ey * ey;
-  if (f2 < 1.0f) {
-    float w2 = f2 <= r->fk2 ? 1.0f : smooth01 ((1.0f - f2) * r->inv_1mfk2);
-    qx -= w2 * g->shx;
-    qy -= w2 * g->shy;
-  }
-  o->sx = qx;
-  o->sy = qy;
-  /* The mouth's reach may overlap the eye boxes on small faces: both apply
-   * (the mouth field is zero that high up). */
-  if (in_box (g->box_m, qx, qy))
-    mouth_eval (g, qx, qy, o);
-  if (in_box (g->box_e[0], qx, qy))
-    eye_eval (g, 0, qx, qy, o);
-  else if (in_box (g->box_e[1], qx, qy))
-    eye_eval (g, 1, qx, qy, o);
-  return TRUE;
-}
-
-/* Fixed-point bilinear set-up; w, h >= 2. */
-typedef struct {
-  int off_x, off_y, fx, fy;
-} Tap;
-
-static inline void
-tap_at (float sx, float sy, int w, int h, Tap * t)
-{
-  sx = clampf (sx, 0.0f, (float) w - 1.001f);
-  sy = clampf (sy, 0.0f, (float) h - 1.001f);
-  int ix = (int) sx, iy = (int) sy;
-  t->off_x = ix;
-  t->off_y = iy;
-  t->fx = (int) ((sx - ix) * 256.0f);
-  t->fy = (int) ((sy - iy) * 256.0f);
-}
-
-static inline int
-bilerp (const guint8 * p, int step, int stride, const Tap * t)
-{
-  int top = p[0] * (256 - t->fx) + p[step] * t->fx;
-  int bot = p[stride] * (256 - t->fx) + p[stride + step] * t->fx;
-  return (top * (256 - t->fy) + bot * t->fy + 32768) >> 16;
+  t = clampf (t, 0.0f, 1.0f);
+  return t * t * (3.0f - 2.0f * t);
 }
 
 static inline guint8
@@ -386,287 +75,499 @@ rgb_to_yuv (const DittoRenderer * r, const float rgb[3], float yuv[3])
   yuv[2] = r->coff + r->cscale * (rgb[0] - y) / (2.0f * (1.0f - r->kr)) / 255.0f;
 }
 
-#define TILE 8
+/* ------------------------------------------------------------------ */
+/* Vertex motion                                                       */
 
-enum { TILE_SKIP, TILE_SMOOTH, TILE_EXACT };
-
-/* Classifies the 8x8 tiles and fills the field at tile corners. */
-static void
-plan_tiles (DittoRenderer * r, const Geom * g)
+static inline float
+down_of (const DittoMesh * m, const float p[2])
 {
-  for (int ty = 0; ty <= r->tiles_y; ty++)
-    for (int tx = 0; tx <= r->tiles_x; tx++) {
-      Px px;
-      field_eval (r, g, (float) (tx * TILE), (float) (ty * TILE), &px);
-      r->grid[2 * (ty * (r->tiles_x + 1) + tx)] = px.sx;
-      r->grid[2 * (ty * (r->tiles_x + 1) + tx) + 1] = px.sy;
-    }
-  for (int ty = 0; ty < r->tiles_y; ty++)
-    for (int tx = 0; tx < r->tiles_x; tx++) {
-      float x0 = (float) (tx * TILE), x1 = x0 + TILE, y0 = (float) (ty * TILE),
-          y1 = y0 + TILE;
-      /* Nearest tile point to the head ellipse centre. */
-      float nx = CLAMP (r->hx, x0, x1), ny = CLAMP (r->hy, y0, y1);
-      float dx = (nx - r->hx) * r->inv_ha, dy = (ny - r->hy) * r->inv_hb;
-      char kind = dx * dx + dy * dy >= 1.0f ? TILE_SKIP : TILE_SMOOTH;
-      for (int i = 0; kind == TILE_SMOOTH && i < g->n_exact; i++) {
-        const float *e = g->exact[i];
-        if (x1 >= e[0] && x0 <= e[2] && y1 >= e[1] && y0 <= e[3])
-          kind = TILE_EXACT;
-      }
-      r->tile_kind[ty * r->tiles_x + tx] = kind;
-    }
+  return p[0] * m->down[0] + p[1] * m->down[1];
 }
 
-/* Source position of luma point (x, y) inside a smooth tile: bilinear
- * interpolation of the four corner values. */
-typedef struct {
-  float sx0, sy0, dsx_dx, dsy_dx;       /* at the row start, per pixel */
-} RowInterp;
-
+/* Moves vertex i by a along the face's right axis and b along its down axis. */
 static inline void
-tile_row (const DittoRenderer * r, int tx, int ty, float fy, float fx0,
-    RowInterp * ri)
+nudge (DittoRenderer * r, int i, float a, float b)
 {
-  const float *c00 = r->grid + 2 * (ty * (r->tiles_x + 1) + tx);
-  const float *c10 = c00 + 2;
-  const float *c01 = c00 + 2 * (r->tiles_x + 1);
-  const float *c11 = c01 + 2;
-  float lx = c00[0] + (c01[0] - c00[0]) * fy, ly = c00[1] + (c01[1] - c00[1]) * fy;
-  float rx = c10[0] + (c11[0] - c10[0]) * fy, ry = c10[1] + (c11[1] - c10[1]) * fy;
-  ri->dsx_dx = (rx - lx) * (1.0f / TILE);
-  ri->dsy_dx = (ry - ly) * (1.0f / TILE);
-  ri->sx0 = lx + ri->dsx_dx * fx0;
-  ri->sy0 = ly + ri->dsy_dx * fx0;
+  const DittoMesh *m = &r->mesh;
+  r->dst[i][0] += a * m->right[0] + b * m->down[0];
+  r->dst[i][1] += a * m->right[1] + b * m->down[1];
 }
 
-/* TRUE when every source position of a smooth tile lies inside the
- * sampleable area (bilinear interpolation stays within its corners' hull),
- * so its pixels can step in fixed point without clamping. */
-static inline gboolean
-tile_inside (const DittoRenderer * r, int tx, int ty, int w, int h)
+/* Moves vertex i toward point t by fraction f. */
+static inline void
+pull (DittoRenderer * r, int i, const float t[2], float f)
 {
-  const float *c00 = r->grid + 2 * (ty * (r->tiles_x + 1) + tx);
-  const float *c[4] = { c00, c00 + 2, c00 + 2 * (r->tiles_x + 1),
-    c00 + 2 * (r->tiles_x + 1) + 2
-  };
+  r->dst[i][0] += f * (t[0] - r->dst[i][0]);
+  r->dst[i][1] += f * (t[1] - r->dst[i][1]);
+}
+
+static void
+deform (DittoRenderer * r, const DittoMotion * mo)
+{
+  const DittoMesh *m = &r->mesh;
+  const float (*rest)[2] = m->rest;
+  const float S = m->scale;
+  memcpy (r->dst, rest, sizeof r->dst);
+  memcpy (r->src, rest, sizeof r->src);
+
+  /* Mouth. The jaw turns about its hinge (near the ears): seen from the
+   * front, jaw points drop in proportion to their distance below it; the
+   * lower lip drops further (its own muscles), so the mouth moves more than
+   * the chin. */
+  float J = clampf (mo->jaw, 0.0f, 1.0f) * 0.09f * S;
+  float hinge = down_of (m, rest[2]), chin = down_of (m, rest[8]);
+  for (int k = 0; k <= 16; k++) {
+    float t = clampf ((down_of (m, rest[k]) - hinge) / MAX (chin - hinge, 1.0f),
+        0.0f, 1.0f);
+    nudge (r, k, 0.0f, 0.8f * J * powf (t, 1.3f));
+  }
+  float mhw = MAX (r->L.mouth_half_w, 1.0f);
+  float round = clampf (-mo->spread, 0.0f, 1.0f), wide = clampf (mo->spread, 0.0f, 1.0f);
+  float press = clampf (mo->press, 0.0f, 1.0f);
+  float mx = 0.5f * (rest[48][0] + rest[54][0]);
+  float my = 0.5f * (rest[48][1] + rest[54][1]);
+  float mcx = mx * m->right[0] + my * m->right[1];
+  /* Portrait's own opening, closed when the mouth should be (silence); a
+   * gap under 2 % of the face is the lips' line, not an opening. */
+  float g0c = down_of (m, rest[66]) - down_of (m, rest[62]);
+  float close = g0c > 0.02f * S ? clampf (1.0f - 3.0f * mo->jaw, 0.0f, 1.0f) : 0.0f;
+  static const int upper_in[3] = { 61, 62, 63 }, lower_in[3] = { 67, 66, 65 };
+  for (int c = 0; c < 3; c++) {
+    float g0 = down_of (m, rest[lower_in[c]]) - down_of (m, rest[upper_in[c]]);
+    float shut = close * g0;
+    float side = c == 1 ? 1.0f : 0.9f;
+    nudge (r, upper_in[c], 0.0f, 0.4f * shut - (c == 1 ? 0.13f : 0.1f) * J
+        - 0.04f * round * mhw);
+    nudge (r, lower_in[c], 0.0f, -0.6f * shut + 1.1f * side * J + (c == 1 ? 0.0f : 0.12f * round * J));
+  }
+  /* Lower lip with the jaw, upper lip a little up. */
+  static const float lower_out_w[5] = { 0.7f, 0.95f, 1.05f, 0.95f, 0.7f };
+  for (int i = 0; i < 5; i++)
+    nudge (r, 55 + i, 0.0f, lower_out_w[i] * J + (i > 0 && i < 4 ? 0.05f * round * mhw
+            - 0.03f * wide * mhw - 0.05f * press * mhw : 0.0f));
+  for (int i = 49; i <= 53; i++)
+    nudge (r, i, 0.0f, -0.06f * J + (i > 49 && i < 53 ? -0.05f * round * mhw
+            + 0.03f * wide * mhw + 0.05f * press * mhw : 0.0f));
+  /* Corners: down with the jaw, in for oo, out and up for ee. */
+  static const int corners[4] = { 48, 54, 60, 64 };
+  for (int i = 0; i < 4; i++) {
+    int v = corners[i];
+    float side = (rest[v][0] * m->right[0] + rest[v][1] * m->right[1]) < mcx ? -1.0f : 1.0f;
+    float in = (v >= 60 ? 0.25f : 0.22f) * round * mhw + 0.05f * J;
+    nudge (r, v, side * (0.12f * wide * mhw - in), 0.35f * J - 0.04f * wide * mhw);
+  }
+  static const int beside[4] = { 49, 53, 55, 59 };
+  for (int i = 0; i < 4; i++) {
+    int v = beside[i];
+    float side = (rest[v][0] * m->right[0] + rest[v][1] * m->right[1]) < mcx ? -1.0f : 1.0f;
+    nudge (r, v, side * (0.06f * wide - 0.12f * round) * mhw, 0.0f);
+  }
+  /* The inner mouth's middle line, twice: the portrait's upper half of the
+   * inside hangs from the upper lip, its lower half from the lower lip; the
+   * gap between the copies is the painted opening. */
+  for (int c = 0; c < 3; c++) {
+    int u = upper_in[c], l = lower_in[c];
+    int mu = DITTO_MESH_MOUTH_UP + c, ml = DITTO_MESH_MOUTH_LOW + c;
+    float g0 = down_of (m, rest[l]) - down_of (m, rest[u]);
+    float gd = down_of (m, r->dst[l]) - down_of (m, r->dst[u]);
+    float k = g0 > 1e-3f ? clampf (gd / g0, 0.0f, 1.0f) : 0.0f;
+    for (int a = 0; a < 2; a++) {
+      r->dst[mu][a] = r->dst[u][a] + k * (rest[mu][a] - rest[u][a]);
+      r->dst[ml][a] = r->dst[l][a] + k * (rest[ml][a] - rest[l][a]);
+    }
+  }
+  r->teeth_amount = clampf (mo->teeth, 0.0f, 1.0f);
+
+  /* Eyes: the upper lid follows its contour down to the lower one; the
+   * crease above stretches after it; the eye centre goes along so no
+   * triangle folds. Gaze: the eye centre samples a shifted point. */
+  float b = clampf (mo->blink, 0.0f, 1.0f);
+  static const int lids[2][4] = { {37, 38, 41, 40}, {43, 44, 47, 46} };
+  for (int e = 0; e < 2; e++) {
+    float travel = 0.0f;
+    for (int j = 0; j < 2; j++) {
+      int up = lids[e][j], lo = lids[e][2 + j];
+      float t[2] = { rest[lo][0] + 0.1f * (rest[up][0] - rest[lo][0]),
+        rest[lo][1] + 0.1f * (rest[up][1] - rest[lo][1])
+      };
+      travel += 0.5f * b * (down_of (m, t) - down_of (m, rest[up]));
+      pull (r, up, t, b);
+      nudge (r, lo, 0.0f, -0.08f * b * (down_of (m, rest[lo]) - down_of (m, rest[up])));
+    }
+    for (int j = 0; j < 2; j++)
+      nudge (r, DITTO_MESH_CREASE + 2 * e + j, 0.0f, 0.45f * travel);
+    int c = DITTO_MESH_EYE_CENTRE + e;
+    float lm[2] = { 0.5f * (rest[lids[e][2]][0] + rest[lids[e][3]][0]),
+      0.5f * (rest[lids[e][2]][1] + rest[lids[e][3]][1])
+    };
+    float t[2] = { lm[0] + 0.05f * (rest[c][0] - lm[0]), lm[1] + 0.05f * (rest[c][1] - lm[1]) };
+    pull (r, c, t, b);
+    float ew = MAX (r->L.eye_half_w, 1.0f);
+    float gx = clampf (mo->gaze_x, -1.0f, 1.0f) * 0.22f * ew * (1.0f - b);
+    float gy = clampf (mo->gaze_y, -1.0f, 1.0f) * 0.12f * ew * (1.0f - b);
+    r->src[c][0] -= gx * m->right[0] + gy * m->down[0];
+    r->src[c][1] -= gx * m->right[1] + gy * m->down[1];
+  }
+
+  /* Brows up on emphasis; the forehead takes part of it. */
+  float lift = clampf (mo->brow, 0.0f, 1.0f) * 0.035f * S;
+  for (int i = 17; i <= 26; i++)
+    nudge (r, i, 0.0f, -lift);
   for (int i = 0; i < 4; i++)
-    if (c[i][0] < 0.0f || c[i][1] < 0.0f || c[i][0] > w - 1.01f
-        || c[i][1] > h - 1.01f)
-      return FALSE;
+    nudge (r, DITTO_MESH_CREASE + i, 0.0f, -0.35f * lift);
+  for (int i = 0; i < 7; i++)
+    nudge (r, DITTO_MESH_FOREHEAD + i, 0.0f, -0.3f * lift);
+
+  /* Turn and nod: the face's relief shifts with its depth. */
+  for (int i = 0; i < NV; i++)
+    nudge (r, i, mo->yaw * S * m->depth[i], mo->pitch * S * m->depth[i]);
+
+  /* Head pose: a turn about the neck and a shift, for the whole mesh (the
+   * matte decides how much of it shows over the background). */
+  float c = cosf (mo->roll), s = sinf (mo->roll);
+  float px = rest[8][0] + 0.3f * S * m->down[0], py = rest[8][1] + 0.3f * S * m->down[1];
+  float tx = mo->head_dx * S, ty = mo->head_dy * S;
+  for (int i = 0; i < NV; i++) {
+    float x = r->dst[i][0] - px, y = r->dst[i][1] - py;
+    r->dst[i][0] = px + c * x - s * y + tx;
+    r->dst[i][1] = py + s * x + c * y + ty;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Rasterisation                                                       */
+
+typedef struct {
+  double a, b, c;               /* value = a x + b y + c */
+} Aff;
+
+/* The affine function through three values at three points. */
+static gboolean
+affine (const double x[3], const double y[3], const double f[3], Aff * o)
+{
+  double det = (x[1] - x[0]) * (y[2] - y[0]) - (x[2] - x[0]) * (y[1] - y[0]);
+  if (fabs (det) < 1e-9)
+    return FALSE;
+  o->a = ((f[1] - f[0]) * (y[2] - y[0]) - (f[2] - f[0]) * (y[1] - y[0])) / det;
+  o->b = ((x[1] - x[0]) * (f[2] - f[0]) - (x[2] - x[0]) * (f[1] - f[0])) / det;
+  o->c = f[0] - o->a * x[0] - o->b * y[0];
   return TRUE;
 }
 
-/* One row of a smooth tile, 16.16 fixed point, single channel plane. */
-static inline void
-row_fixed_1 (const guint8 * src, int ss, guint8 * out, int n,
-    const RowInterp * ri)
-{
-  gint32 sx = (gint32) (ri->sx0 * 65536.0f), sy = (gint32) (ri->sy0 * 65536.0f);
-  gint32 dx = (gint32) (ri->dsx_dx * 65536.0f), dy = (gint32) (ri->dsy_dx * 65536.0f);
-  for (int i = 0; i < n; i++, sx += dx, sy += dy) {
-    const guint8 *p = src + (gsize) (sy >> 16) * ss + (sx >> 16);
-    int fx = (sx >> 8) & 255, fy = (sy >> 8) & 255;
-    int top = p[0] * (256 - fx) + p[1] * fx;
-    int bot = p[ss] * (256 - fx) + p[ss + 1] * fx;
-    out[i] = (top * (256 - fy) + bot * fy + 32768) >> 16;
-  }
-}
+enum { PLANE_PACKED, PLANE_LUMA, PLANE_CHROMA };
 
-/* Same for packed RGB / RGBx (three channels written). */
-static inline void
-row_fixed_rgb (const guint8 * src, int ss, int bpp, guint8 * out, int n,
-    const RowInterp * ri)
-{
-  gint32 sx = (gint32) (ri->sx0 * 65536.0f), sy = (gint32) (ri->sy0 * 65536.0f);
-  gint32 dx = (gint32) (ri->dsx_dx * 65536.0f), dy = (gint32) (ri->dsy_dx * 65536.0f);
-  for (int i = 0; i < n; i++, sx += dx, sy += dy) {
-    const guint8 *p = src + (gsize) (sy >> 16) * ss + (sx >> 16) * bpp;
-    int fx = (sx >> 8) & 255, fy = (sy >> 8) & 255;
-    int w00 = (256 - fx) * (256 - fy), w01 = fx * (256 - fy);
-    int w10 = (256 - fx) * fy, w11 = fx * fy;
-    guint8 *o = out + i * bpp;
-    for (int c = 0; c < 3; c++)
-      o[c] = (p[c] * w00 + p[bpp + c] * w01 + p[ss + c] * w10
-          + p[ss + bpp + c] * w11 + 32768) >> 16;
-  }
-}
+typedef struct {
+  int mode;
+  int w, h;                     /* plane size */
+  const guint8 *s0, *s1;        /* still portrait: plane (U for chroma), V */
+  int ss0, ss1;
+  guint8 *d0, *d1;              /* output */
+  int ds0, ds1;
+  int bpp;
+  float scale, offset;          /* plane coordinate = (pixel - offset) * scale */
+} Plane;
 
-static inline void
-put_rgb (const DittoRenderer * r, const guint8 * src, int cs, guint8 * o,
-    const Px * px)
-{
-  const int bpp = r->bpp;
-  Tap t;
-  tap_at (px->sx, px->sy, r->W, r->H, &t);
-  const guint8 *p = src + (gsize) t.off_y * cs + t.off_x * bpp;
-  if (px->cov <= 0.0f && px->shade >= 1.0f) {
-    o[0] = bilerp (p, bpp, cs, &t);
-    o[1] = bilerp (p + 1, bpp, cs, &t);
-    o[2] = bilerp (p + 2, bpp, cs, &t);
-    return;
-  }
-  for (int c = 0; c < 3; c++) {
-    float v = bilerp (p + c, bpp, cs, &t);
-    if (px->cov > 0.0f)
-      v += (px->col[c] - v) * px->cov;
-    o[c] = clamp_u8 (v * px->shade);
-  }
-}
-
+/* The painted opening of the mouth at (u across, v down 0..1, gap px). */
 static void
-draw_packed (DittoRenderer * r, const Geom * g, guint8 * data, int stride)
+mouth_colour (const DittoRenderer * r, float u, float v, float gap, float out[3])
 {
-  const int bpp = r->bpp, cs = GST_VIDEO_INFO_PLANE_STRIDE (&r->info, 0);
-  const guint8 *src = r->cache;
-  for (int ty = 0; ty < r->tiles_y; ty++)
-    for (int tx = 0; tx < r->tiles_x; tx++) {
-      char kind = r->tile_kind[ty * r->tiles_x + tx];
-      if (kind == TILE_SKIP)
-        continue;
-      int x0 = tx * TILE, x1 = MIN (x0 + TILE, r->W);
-      int y0 = ty * TILE, y1 = MIN (y0 + TILE, r->H);
-      gboolean inside = kind == TILE_SMOOTH && tile_inside (r, tx, ty, r->W, r->H);
-      for (int y = y0; y < y1; y++) {
-        guint8 *out = data + (gsize) y * stride;
-        if (kind == TILE_EXACT) {
-          for (int x = x0; x < x1; x++) {
-            Px px;
-            field_eval (r, g, (float) x, (float) y, &px);
-            put_rgb (r, src, cs, out + x * bpp, &px);
-          }
+  const float S = r->mesh.scale;
+  float mid = clampf (1.0f - u * u, 0.0f, 1.0f);
+  v = clampf (v, 0.0f, 1.0f);
+  /* Darker away from the lips and deeper into a wide mouth. */
+  float wide = smooth01 (gap / (0.05f * S));
+  float edge = smooth01 (MIN (v, 1.0f - v) * gap * 0.5f);
+  float dark = 1.0f - (0.45f * mid * wide + 0.15f) * edge - 0.1f * v;
+  for (int i = 0; i < 3; i++)
+    out[i] = r->cavity[i] * dark;
+  /* Tongue low in a wide-open mouth. */
+  float tg = smooth01 ((v - 0.55f) * 3.0f) * smooth01 ((gap - 0.04f * S) / (0.04f * S)) * mid;
+  for (int i = 0; i < 3; i++)
+    out[i] += (r->tongue[i] * (0.6f + 0.3f * mid) - out[i]) * 0.85f * tg;
+  if (r->own_teeth)
+    return;
+  /* Upper teeth just under the upper lip, shaded toward the corners. */
+  float th = MIN (gap * (0.32f + 0.25f * r->teeth_amount), 0.05f * S);
+  float dt = v * gap;
+  float a = clampf (th - dt + 0.5f, 0.0f, 1.0f) * smooth01 ((mid - 0.12f) * 2.5f)
+      * smooth01 ((gap - 1.0f) * 0.5f);
+  if (a > 0.0f) {
+    float lit = (0.72f + 0.28f * mid) * (1.0f - 0.2f * clampf (dt / MAX (th, 1.0f), 0.0f, 1.0f));
+    for (int i = 0; i < 3; i++)
+      out[i] += (r->teeth[i] * lit - out[i]) * a;
+  }
+  /* A hint of the lower teeth when they show (s, f). */
+  float db = (1.0f - v) * gap, lt = 0.35f * th * r->teeth_amount;
+  float la = 0.7f * clampf (lt - db + 0.5f, 0.0f, 1.0f) * smooth01 ((mid - 0.3f) * 2.0f);
+  if (la > 0.0f && lt > 0.5f)
+    for (int i = 0; i < 3; i++)
+      out[i] += (r->teeth[i] * 0.7f - out[i]) * la;
+}
+
+static inline void
+tap (float sx, float sy, int w, int h, int *ix, int *iy, int *fx, int *fy)
+{
+  /* 1/256 px steps, rounded: an unmoved point samples its own pixel exactly. */
+  int X = (int) lrintf (sx * 256.0f), Y = (int) lrintf (sy * 256.0f);
+  X = CLAMP (X, 0, (w - 1) * 256);
+  Y = CLAMP (Y, 0, (h - 1) * 256);
+  *ix = X >> 8;
+  *iy = Y >> 8;
+  *fx = X & 255;
+  *fy = Y & 255;
+  if (*ix >= w - 1) {
+    *ix = w - 2;
+    *fx = 256;
+  }
+  if (*iy >= h - 1) {
+    *iy = h - 2;
+    *fy = 256;
+  }
+}
+
+static inline int
+bilerp (const guint8 * p, int step, int stride, int fx, int fy)
+{
+  int top = p[0] * (256 - fx) + p[step] * fx;
+  int bot = p[stride] * (256 - fx) + p[stride + step] * fx;
+  return (top * (256 - fy) + bot * fy + 32768) >> 16;
+}
+
+/* Draws one triangle into one plane. */
+static void
+raster (const DittoRenderer * r, const Plane * p, const int t[3], gboolean mouth)
+{
+  double x[3], y[3], sx[3], sy[3], w[3];
+  gint64 X[3], Y[3];
+  for (int k = 0; k < 3; k++) {
+    int v = t[k];
+    x[k] = (r->dst[v][0] - p->offset) * p->scale;
+    y[k] = (r->dst[v][1] - p->offset) * p->scale;
+    sx[k] = (r->src[v][0] - p->offset) * p->scale;
+    sy[k] = (r->src[v][1] - p->offset) * p->scale;
+    w[k] = r->mesh.matte[v];
+    X[k] = (gint64) llround (x[k] * 16.0);
+    Y[k] = (gint64) llround (y[k] * 16.0);
+  }
+  gint64 area = (X[1] - X[0]) * (Y[2] - Y[0]) - (X[2] - X[0]) * (Y[1] - Y[0]);
+  if (area == 0)
+    return;
+  int order[3] = { 0, 1, 2 };
+  if (area < 0) {
+    order[1] = 2;
+    order[2] = 1;
+  }
+  gint64 ex[3], ey[3], ec[3];   /* E = ex * px + ey * py + ec (16x units) */
+  for (int k = 0; k < 3; k++) {
+    int i = order[k], j = order[(k + 1) % 3];
+    gint64 dx = X[j] - X[i], dy = Y[j] - Y[i];
+    /* E = dx (py - Yi) - dy (px - Xi); on a shared edge exactly one of the
+     * two triangles (which run it in opposite directions) takes the pixel. */
+    ex[k] = -dy;
+    ey[k] = dx;
+    ec[k] = -dx * Y[i] + dy * X[i];
+    if (!(dy > 0 || (dy == 0 && dx < 0)))
+      ec[k] -= 1;
+  }
+  double minx = MIN (MIN (x[0], x[1]), x[2]), maxx = MAX (MAX (x[0], x[1]), x[2]);
+  double miny = MIN (MIN (y[0], y[1]), y[2]), maxy = MAX (MAX (y[0], y[1]), y[2]);
+  int x0 = MAX (0, (int) ceil (minx - 0.001)), x1 = MIN (p->w - 1, (int) floor (maxx + 0.001));
+  int y0 = MAX (0, (int) ceil (miny - 0.001)), y1 = MIN (p->h - 1, (int) floor (maxy + 0.001));
+  if (x0 > x1 || y0 > y1)
+    return;
+
+  Aff as, at, aw, au, av, ag;
+  if (!affine (x, y, sx, &as) || !affine (x, y, sy, &at) || !affine (x, y, w, &aw))
+    return;
+  if (mouth) {
+    double u[3], v[3], g[3];
+    for (int k = 0; k < 3; k++) {
+      int id = t[k];
+      u[k] = r->mouth_u[id];
+      v[k] = id >= DITTO_MESH_MOUTH_LOW ? 1.0 : id >= DITTO_MESH_MOUTH_UP ? 0.0 : 0.5;
+      g[k] = 0.0;
+    }
+    /* The opening's height at each middle-line vertex, from its partner. */
+    for (int k = 0; k < 3; k++) {
+      int id = t[k];
+      if (id >= DITTO_MESH_MOUTH_UP && id < DITTO_MESH_MOUTH_LOW + 3) {
+        int c = (id - DITTO_MESH_MOUTH_UP) % 3;
+        const float *a = r->dst[DITTO_MESH_MOUTH_UP + c], *b = r->dst[DITTO_MESH_MOUTH_LOW + c];
+        g[k] = hypot (b[0] - a[0], b[1] - a[1]) * p->scale;
+      }
+    }
+    if (!affine (x, y, u, &au) || !affine (x, y, v, &av) || !affine (x, y, g, &ag))
+      return;
+  }
+
+  /* Skin: 16.16 fixed-point steps of the source position, clamped to the
+   * image; the matte's blend only where it is below 1; a source that stays
+   * inside the image needs no clamping. */
+  double smin_x = MIN (MIN (sx[0], sx[1]), sx[2]), smax_x = MAX (MAX (sx[0], sx[1]), sx[2]);
+  double smin_y = MIN (MIN (sy[0], sy[1]), sy[2]), smax_y = MAX (MAX (sy[0], sy[1]), sy[2]);
+  gboolean inside = smin_x >= 0.0 && smin_y >= 0.0 && smax_x <= p->w - 1.01
+      && smax_y <= p->h - 1.01;
+  gboolean opaque = w[0] >= 0.999 && w[1] >= 0.999 && w[2] >= 0.999;
+  if (!mouth && w[0] <= 0.001 && w[1] <= 0.001 && w[2] <= 0.001)
+    return;                     /* all background */
+  const gint64 max_x = (gint64) (p->w - 1) * 65536 - 257, max_y = (gint64) (p->h - 1) * 65536 - 257;
+
+  for (int py = y0; py <= y1; py++) {
+    /* The row's span: where all three edge functions are >= 0 (exact
+     * integer arithmetic, so neighbours share their edge pixels exactly). */
+    int xl = x0, xr = x1;
+    for (int k = 0; k < 3 && xl <= xr; k++) {
+      gint64 A = ex[k] * 16, B = ey[k] * (gint64) py * 16 + ec[k];
+      if (A > 0) {
+        /* A x + B >= 0  <=>  x >= ceil (-B / A) */
+        gint64 n = -B, q = n >= 0 ? (n + A - 1) / A : -((-n) / A);
+        xl = MAX (xl, (int) CLAMP (q, -1, (gint64) x1 + 1));
+      } else if (A < 0) {
+        /* x <= floor (B / -A) */
+        gint64 d = -A, q = B >= 0 ? B / d : -((-B + d - 1) / d);
+        xr = MIN (xr, (int) CLAMP (q, (gint64) x0 - 1, (gint64) x1 + 1));
+      } else if (B < 0) {
+        xr = xl - 1;
+      }
+    }
+    if (xl > xr)
+      continue;
+
+    if (!mouth) {
+      gint64 SX = llround (65536.0 * (as.a * xl + as.b * py + as.c)) + 128;
+      gint64 SY = llround (65536.0 * (at.a * xl + at.b * py + at.c)) + 128;
+      gint64 DX = llround (65536.0 * as.a), DY = llround (65536.0 * at.a);
+      gint64 WM = llround (65536.0 * (aw.a * xl + aw.b * py + aw.c)), DW = llround (65536.0 * aw.a);
+      const int ss = p->ss0, bpp = p->bpp;
+      guint8 *o = p->d0 + (gsize) py * p->ds0 + (gsize) xl * bpp;
+      guint8 *o1 = p->mode == PLANE_CHROMA ? p->d1 + (gsize) py * p->ds1 + xl : NULL;
+      for (int px = xl; px <= xr; px++, SX += DX, SY += DY, WM += DW, o += bpp) {
+        gint64 cx = SX, cy = SY;
+        if (!inside) {
+          cx = CLAMP (cx, 0, max_x);
+          cy = CLAMP (cy, 0, max_y);
+        }
+        int X = (int) (cx >> 8), Y = (int) (cy >> 8);
+        int fx = X & 255, fy = Y & 255;
+        int a = opaque ? 256 : (int) CLAMP (WM >> 8, 0, 256);
+        if (a == 0) {
+          if (o1)
+            o1++;
           continue;
         }
-        RowInterp ri = { 0 };
-        tile_row (r, tx, ty, (float) (y - y0) * (1.0f / TILE), 0.0f, &ri);
-        if (inside) {
-          row_fixed_rgb (src, cs, bpp, out + x0 * bpp, x1 - x0, &ri);
-          continue;
+        const guint8 *q = p->s0 + (gsize) (Y >> 8) * ss + (gsize) (X >> 8) * bpp;
+        int w00 = (256 - fx) * (256 - fy), w01 = fx * (256 - fy);
+        int w10 = (256 - fx) * fy, w11 = fx * fy;
+        int n = p->mode == PLANE_PACKED ? 3 : 1;
+        for (int ch = 0; ch < n; ch++) {
+          int v = (q[ch] * w00 + q[bpp + ch] * w01 + q[ss + ch] * w10
+              + q[ss + bpp + ch] * w11 + 32768) >> 16;
+          o[ch] = a == 256 ? v : o[ch] + (((v - o[ch]) * a) >> 8);
         }
-        for (int x = x0; x < x1; x++) {
-          float k = (float) (x - x0);
-          Tap t;
-          tap_at (ri.sx0 + ri.dsx_dx * k, ri.sy0 + ri.dsy_dx * k, r->W, r->H, &t);
-          const guint8 *p = src + (gsize) t.off_y * cs + t.off_x * bpp;
-          guint8 *o = out + x * bpp;
-          o[0] = bilerp (p, bpp, cs, &t);
-          o[1] = bilerp (p + 1, bpp, cs, &t);
-          o[2] = bilerp (p + 2, bpp, cs, &t);
+        if (o1) {
+          const guint8 *q1 = p->s1 + (gsize) (Y >> 8) * p->ss1 + (X >> 8);
+          int v = (q1[0] * w00 + q1[1] * w01 + q1[p->ss1] * w10
+              + q1[p->ss1 + 1] * w11 + 32768) >> 16;
+          *o1 = a == 256 ? v : *o1 + (((v - *o1) * a) >> 8);
+          o1++;
+        }
+      }
+      continue;
+    }
+
+    float fsx = (float) (as.b * py + as.c), fsy = (float) (at.b * py + at.c);
+    float asa = (float) as.a, ata = (float) at.a;
+    /* The painted opening. */
+    for (int px = xl; px <= xr; px++) {
+      float sxv = fsx + asa * px, syv = fsy + ata * px;
+      int ix, iy, tfx, tfy;
+      float rgb[3], v = (float) (av.a * px + av.b * py + av.c);
+      float gap = (float) (ag.a * px + ag.b * py + ag.c);
+      mouth_colour (r, (float) (au.a * px + au.b * py + au.c), v,
+          gap / p->scale, rgb);
+      /* Within a pixel of the lips the opening covers the pixel only
+       * partly: blend with the lip line it opens from, so its edge
+       * moves smoothly instead of stepping from pixel to pixel. */
+      float cov = clampf (MIN (v, 1.0f - v) * gap + 0.5f, 0.0f, 1.0f);
+      tap (sxv, syv, p->w, p->h, &ix, &iy, &tfx, &tfy);
+      if (p->mode == PLANE_PACKED) {
+        const guint8 *q = p->s0 + (gsize) iy * p->ss0 + ix * p->bpp;
+        guint8 *o = p->d0 + (gsize) py * p->ds0 + px * p->bpp;
+        for (int ch = 0; ch < 3; ch++) {
+          int lip = bilerp (q + ch, p->bpp, p->ss0, tfx, tfy);
+          o[ch] = clamp_u8 (lip + cov * (rgb[ch] - lip));
+        }
+      } else {
+        float yuv[3];
+        rgb_to_yuv (r, rgb, yuv);
+        int lip0 = bilerp (p->s0 + (gsize) iy * p->ss0 + ix, 1, p->ss0, tfx, tfy);
+        if (p->mode == PLANE_LUMA) {
+          p->d0[(gsize) py * p->ds0 + px] = clamp_u8 (lip0 + cov * (yuv[0] - lip0));
+        } else {
+          int lip1 = bilerp (p->s1 + (gsize) iy * p->ss1 + ix, 1, p->ss1, tfx, tfy);
+          p->d0[(gsize) py * p->ds0 + px] = clamp_u8 (lip0 + cov * (yuv[1] - lip0));
+          p->d1[(gsize) py * p->ds1 + px] = clamp_u8 (lip1 + cov * (yuv[2] - lip1));
         }
       }
     }
+  }
+}
+
+/* Whether any vertex of triangle t moves or samples elsewhere. */
+static inline gboolean
+tri_moved (const DittoRenderer * r, const int t[3])
+{
+  for (int k = 0; k < 3; k++) {
+    int v = t[k];
+    if (fabsf (r->dst[v][0] - r->src[v][0]) > 1e-4f
+        || fabsf (r->dst[v][1] - r->src[v][1]) > 1e-4f
+        || fabsf (r->src[v][0] - r->mesh.rest[v][0]) > 1e-4f
+        || fabsf (r->src[v][1] - r->mesh.rest[v][1]) > 1e-4f)
+      return TRUE;
+  }
+  return FALSE;
 }
 
 static void
-draw_i420 (DittoRenderer * r, const Geom * g,
-    guint8 * const data[GST_VIDEO_MAX_PLANES],
+draw_planes (DittoRenderer * r, guint8 * const data[GST_VIDEO_MAX_PLANES],
     const gint stride[GST_VIDEO_MAX_PLANES])
 {
   const GstVideoInfo *info = &r->info;
-  const guint8 *sy_plane = r->cache + GST_VIDEO_INFO_PLANE_OFFSET (info, 0);
-  const guint8 *su_plane = r->cache + GST_VIDEO_INFO_PLANE_OFFSET (info, 1);
-  const guint8 *sv_plane = r->cache + GST_VIDEO_INFO_PLANE_OFFSET (info, 2);
-  const int ys = GST_VIDEO_INFO_PLANE_STRIDE (info, 0);
-  const int us = GST_VIDEO_INFO_PLANE_STRIDE (info, 1);
-  const int vs = GST_VIDEO_INFO_PLANE_STRIDE (info, 2);
-  const int cw = GST_VIDEO_INFO_COMP_WIDTH (info, 1);
-  const int ch = GST_VIDEO_INFO_COMP_HEIGHT (info, 1);
-
-  for (int ty = 0; ty < r->tiles_y; ty++)
-    for (int tx = 0; tx < r->tiles_x; tx++) {
-      char kind = r->tile_kind[ty * r->tiles_x + tx];
-      if (kind == TILE_SKIP)
-        continue;
-      int x0 = tx * TILE, x1 = MIN (x0 + TILE, r->W);
-      int y0 = ty * TILE, y1 = MIN (y0 + TILE, r->H);
-
-      /* Luma. */
-      gboolean inside = kind == TILE_SMOOTH && tile_inside (r, tx, ty, r->W, r->H);
-      for (int y = y0; y < y1; y++) {
-        guint8 *out = data[0] + (gsize) y * stride[0];
-        RowInterp ri = { 0 };
-        if (kind == TILE_SMOOTH)
-          tile_row (r, tx, ty, (float) (y - y0) * (1.0f / TILE), 0.0f, &ri);
-        if (inside) {
-          row_fixed_1 (sy_plane, ys, out + x0, x1 - x0, &ri);
-          continue;
-        }
-        for (int x = x0; x < x1; x++) {
-          Px px;
-          if (kind == TILE_EXACT) {
-            field_eval (r, g, (float) x, (float) y, &px);
-          } else {
-            float k = (float) (x - x0);
-            px.sx = ri.sx0 + ri.dsx_dx * k;
-            px.sy = ri.sy0 + ri.dsy_dx * k;
-            px.cov = 0.0f;
-            px.shade = 1.0f;
-          }
-          Tap t;
-          tap_at (px.sx, px.sy, r->W, r->H, &t);
-          int v = bilerp (sy_plane + (gsize) t.off_y * ys + t.off_x, 1, ys, &t);
-          if (px.cov > 0.0f || px.shade < 1.0f) {
-            float yuv[3], fv = v;
-            if (px.cov > 0.0f) {
-              rgb_to_yuv (r, px.col, yuv);
-              fv += (yuv[0] - fv) * px.cov;
-            }
-            v = clamp_u8 (r->yoff + (fv - r->yoff) * px.shade);
-          }
-          out[x] = v;
-        }
-      }
-
-      /* Chroma at half resolution: the field at the centre of each 2x2
-       * luma block, U and V sampled there. */
-      int cx0 = x0 / 2, cx1 = MIN ((x1 + 1) / 2, cw);
-      int cy0 = y0 / 2, cy1 = MIN ((y1 + 1) / 2, ch);
-      for (int cy = cy0; cy < cy1; cy++) {
-        float ly = 2.0f * cy + 0.5f;
-        guint8 *ou = data[1] + (gsize) cy * stride[1];
-        guint8 *ov = data[2] + (gsize) cy * stride[2];
-        RowInterp ri = { 0 };
-        if (kind == TILE_SMOOTH)
-          tile_row (r, tx, ty, (ly - y0) * (1.0f / TILE), 0.5f, &ri);
-        if (inside && cx1 - cx0 == TILE / 2) {
-          /* Chroma source = (luma source - 0.5) / 2, stepping 2 luma px. */
-          RowInterp rc = { (ri.sx0 - 0.5f) * 0.5f, (ri.sy0 - 0.5f) * 0.5f,
-            ri.dsx_dx, ri.dsy_dx
-          };
-          row_fixed_1 (su_plane, us, ou + cx0, cx1 - cx0, &rc);
-          row_fixed_1 (sv_plane, vs, ov + cx0, cx1 - cx0, &rc);
-          continue;
-        }
-        for (int cx = cx0; cx < cx1; cx++) {
-          Px px;
-          if (kind == TILE_EXACT) {
-            field_eval (r, g, 2.0f * cx + 0.5f, ly, &px);
-          } else {
-            float k = (float) (2 * cx - x0);
-            px.sx = ri.sx0 + ri.dsx_dx * k;
-            px.sy = ri.sy0 + ri.dsy_dx * k;
-            px.cov = 0.0f;
-            px.shade = 1.0f;
-          }
-          Tap t;
-          tap_at ((px.sx - 0.5f) * 0.5f, (px.sy - 0.5f) * 0.5f, cw, ch, &t);
-          int u = bilerp (su_plane + (gsize) t.off_y * us + t.off_x, 1, us, &t);
-          int v = bilerp (sv_plane + (gsize) t.off_y * vs + t.off_x, 1, vs, &t);
-          if (px.cov > 0.0f || px.shade < 1.0f) {
-            float yuv[3] = { 0, r->coff, r->coff }, fu = u, fv = v;
-            if (px.cov > 0.0f) {
-              rgb_to_yuv (r, px.col, yuv);
-              fu += (yuv[1] - fu) * px.cov;
-              fv += (yuv[2] - fv) * px.cov;
-            }
-            u = clamp_u8 (r->coff + (fu - r->coff) * px.shade);
-            v = clamp_u8 (r->coff + (fv - r->coff) * px.shade);
-          }
-          ou[cx] = u;
-          ov[cx] = v;
-        }
-      }
-    }
+  Plane planes[2];
+  int n = 0;
+  if (!r->yuv) {
+    Plane p = { PLANE_PACKED, r->W, r->H, r->cache, NULL,
+      GST_VIDEO_INFO_PLANE_STRIDE (info, 0), 0, data[0], NULL, stride[0], 0,
+      r->bpp, 1.0f, 0.0f
+    };
+    planes[n++] = p;
+  } else {
+    Plane l = { PLANE_LUMA, r->W, r->H,
+      r->cache + GST_VIDEO_INFO_PLANE_OFFSET (info, 0), NULL,
+      GST_VIDEO_INFO_PLANE_STRIDE (info, 0), 0, data[0], NULL, stride[0], 0,
+      1, 1.0f, 0.0f
+    };
+    /* Chroma sample (cx, cy) sits at luma (2 cx + 0.5, 2 cy + 0.5). */
+    Plane c = { PLANE_CHROMA, GST_VIDEO_INFO_COMP_WIDTH (info, 1),
+      GST_VIDEO_INFO_COMP_HEIGHT (info, 1),
+      r->cache + GST_VIDEO_INFO_PLANE_OFFSET (info, 1),
+      r->cache + GST_VIDEO_INFO_PLANE_OFFSET (info, 2),
+      GST_VIDEO_INFO_PLANE_STRIDE (info, 1), GST_VIDEO_INFO_PLANE_STRIDE (info, 2),
+      data[1], data[2], stride[1], stride[2], 1, 0.5f, 0.5f
+    };
+    planes[n++] = l;
+    planes[n++] = c;
+  }
+  if (MIN (r->W, r->H) < 4)
+    return;
+  for (int i = 0; i < r->mesh.n_tris; i++) {
+    const int *t = r->mesh.tris[i];
+    gboolean mouth = r->mesh.kind[i] == DITTO_MESH_TRI_MOUTH;
+    if (!mouth && !tri_moved (r, t))
+      continue;                 /* the still portrait is already there */
+    for (int k = 0; k < n; k++)
+      raster (r, &planes[k], t, mouth);
+  }
 }
 
 /* ------------------------------------------------------------------ */
@@ -750,27 +651,31 @@ mean_rgb (const guint8 * rgb, int stride, int w, int h, float x0, float y0,
 static void
 pick_colours (DittoRenderer * r, const guint8 * rgb, int stride)
 {
-  const DittoFaceLayout *L = &r->L;
-  float lower_lip[3], skin[3];
-  float mh = L->mouth_half_w, t = MAX (1.5f, 0.015f * L->face_h);
-  mean_rgb (rgb, stride, r->W, r->H, L->mouth_x - 0.5f * mh, L->mouth_y + 0.5f * t,
-      L->mouth_x + 0.5f * mh, L->mouth_y + 2.5f * t, lower_lip);
-  /* Cheek skin under the eyes: lighting reference. */
-  mean_rgb (rgb, stride, r->W, r->H, L->eye_x[0] - 0.5f * L->eye_half_w,
-      L->eye_y[0] + 3.0f * L->eye_half_h, L->eye_x[1] + 0.5f * L->eye_half_w,
-      L->eye_y[0] + 5.0f * L->eye_half_h, skin);
+  const float (*lm)[2] = r->L.lm;
+  float lip[3], skin[3];
+  /* Lower lip: between the inner lip's middle and the outer one's. */
+  float lx = lm[66][0], ly0 = lm[66][1], ly1 = lm[57][1];
+  float half = MAX (1.0f, 0.3f * r->L.mouth_half_w);
+  mean_rgb (rgb, stride, r->W, r->H, lx - half, ly0 + 0.3f * (ly1 - ly0),
+      lx + half, ly0 + 0.7f * (ly1 - ly0) + 1.0f, lip);
+  /* Cheek under the left eye: the lighting. */
+  float cx = 0.5f * (lm[41][0] + lm[31][0]), cy = 0.5f * (lm[41][1] + lm[31][1]);
+  float ch = MAX (1.0f, 0.05f * r->mesh.scale);
+  mean_rgb (rgb, stride, r->W, r->H, cx - ch, cy - ch, cx + ch, cy + ch, skin);
   float skin_l = 0.3f * skin[0] + 0.59f * skin[1] + 0.11f * skin[2];
-  float lip_l = 0.3f * lower_lip[0] + 0.59f * lower_lip[1] + 0.11f * lower_lip[2];
+  float lip_l = 0.3f * lip[0] + 0.59f * lip[1] + 0.11f * lip[2];
   float light = clampf (skin_l / 170.0f, 0.45f, 1.05f);
-  /* The inside of a mouth is a warm, dark red whatever the lips' hue;
-   * its brightness follows the portrait's lighting. */
+  /* The inside of a mouth is a warm dark red whatever the lips' hue; its
+   * brightness follows the portrait's lighting. */
   float level = clampf (0.5f * (lip_l + skin_l), 40.0f, 230.0f);
-  static const float hue[3] = { 1.0f, 0.52f, 0.48f };
-  for (int i = 0; i < 3; i++)
-    r->lip[i] = level * hue[i];
+  static const float hue[3] = { 0.7f, 0.3f, 0.28f };
+  static const float tongue[3] = { 0.95f, 0.48f, 0.46f };
   static const float enamel[3] = { 236.0f, 228.0f, 212.0f };
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 3; i++) {
+    r->cavity[i] = level * hue[i];
+    r->tongue[i] = level * tongue[i];
     r->teeth[i] = enamel[i] * light;
+  }
 }
 
 DittoRenderer *
@@ -803,6 +708,18 @@ ditto_renderer_new (const guint8 * source_rgb, int source_width,
   r->L = *layout;
   ditto_face_layout_scale (&r->L, (float) W / source_width,
       (float) H / source_height);
+  ditto_mesh_build (&r->L, &r->mesh);
+  r->own_teeth = r->L.teeth_visible;
+
+  /* Across the mouth, for the painted opening's shading. */
+  float mx = 0.5f * (r->L.lm[48][0] + r->L.lm[54][0]);
+  float my = 0.5f * (r->L.lm[48][1] + r->L.lm[54][1]);
+  float mhw = MAX (r->L.mouth_half_w, 1.0f);
+  for (int i = 0; i < NV; i++) {
+    float d = (r->mesh.rest[i][0] - mx) * r->mesh.right[0]
+        + (r->mesh.rest[i][1] - my) * r->mesh.right[1];
+    r->mouth_u[i] = clampf (d / mhw, -1.0f, 1.0f);
+  }
 
   if (r->yuv) {
     gdouble kr = 0.299, kb = 0.114;
@@ -827,27 +744,6 @@ ditto_renderer_new (const guint8 * source_rgb, int source_width,
   fill_cache (r, rgb, rgb_stride);
   pick_colours (r, rgb, rgb_stride);
   g_free (rgb);
-
-  const DittoFaceLayout *L = &r->L;
-  float fw = MAX (L->face_w, 4.0f), fh = MAX (L->face_h, 4.0f);
-  r->hx = L->face_x + 0.5f * fw;
-  r->hy = L->face_y + 0.5f * fh;
-  r->ha = 1.0f * fw;
-  r->hb = 1.25f * fh;
-  r->inv_ha = 1.0f / r->ha;
-  r->inv_hb = 1.0f / r->hb;
-  r->hk2 = 0.62f * 0.62f;
-  r->inv_1mhk2 = 1.0f / (1.0f - r->hk2);
-  r->fx = L->face_x + 0.5f * fw;
-  r->fy = L->face_y + 0.55f * fh;
-  r->inv_fa = 1.0f / (0.48f * fw);
-  r->inv_fb = 1.0f / (0.62f * fh);
-  r->fk2 = 0.5f * 0.5f;
-  r->inv_1mfk2 = 1.0f / (1.0f - r->fk2);
-  r->tiles_x = (W + TILE - 1) / TILE;
-  r->tiles_y = (H + TILE - 1) / TILE;
-  r->grid = g_new (float, 2 * (gsize) (r->tiles_x + 1) * (r->tiles_y + 1));
-  r->tile_kind = g_new (char, (gsize) r->tiles_x * r->tiles_y);
   return r;
 }
 
@@ -857,8 +753,6 @@ ditto_renderer_free (DittoRenderer * r)
   if (!r)
     return;
   g_free (r->cache);
-  g_free (r->grid);
-  g_free (r->tile_kind);
   g_free (r);
 }
 
@@ -868,13 +762,21 @@ ditto_renderer_get_layout (DittoRenderer * r)
   return &r->L;
 }
 
+const DittoMesh *
+ditto_renderer_get_mesh (DittoRenderer * r, const float (**dst)[2])
+{
+  if (dst)
+    *dst = (const float (*)[2]) r->dst;
+  return &r->mesh;
+}
+
 void
 ditto_renderer_draw (DittoRenderer * r, const DittoMotion * m,
     guint8 * const data[GST_VIDEO_MAX_PLANES],
     const gint stride[GST_VIDEO_MAX_PLANES])
 {
   const GstVideoInfo *info = &r->info;
-  /* Start from the still portrait, then redraw the head. */
+  /* Start from the still portrait, then redraw what moved. */
   for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES (info); p++) {
     int rows = GST_VIDEO_INFO_COMP_HEIGHT (info, p);
     int bytes = GST_VIDEO_INFO_COMP_WIDTH (info, p) *
@@ -888,13 +790,8 @@ ditto_renderer_draw (DittoRenderer * r, const DittoMotion * m,
         memcpy (data[p] + (gsize) y * stride[p], src + (gsize) y * cs, bytes);
     }
   }
-  Geom g;
-  setup_geom (r, m, &g);
-  plan_tiles (r, &g);
-  if (r->yuv)
-    draw_i420 (r, &g, data, stride);
-  else
-    draw_packed (r, &g, data[0], stride[0]);
+  deform (r, m);
+  draw_planes (r, data, stride);
 }
 
 GstBuffer *

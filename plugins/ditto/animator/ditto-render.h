@@ -3,15 +3,16 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Draws one animated frame of a portrait: the portrait is scaled and
- * converted to the output format once; each frame re-renders only the head's
- * region with a smooth backward warp (head motion, jaw, lips, eyelids) and
- * paints the mouth interior.
+ * converted to the output format once; each frame warps the face mesh's
+ * triangles that moved (head pose, jaw, lips, eyelids, brows, gaze) and
+ * paints the mouth's opening.
  */
 #ifndef __DITTO_RENDER_H__
 #define __DITTO_RENDER_H__
 
 #include <gst/video/video.h>
 #include "ditto-face-layout.h"
+#include "ditto-mesh.h"
 #include "ditto-motion.h"
 
 G_BEGIN_DECLS
@@ -27,6 +28,11 @@ void ditto_renderer_free (DittoRenderer * renderer);
 
 /* The layout scaled to the output size. */
 const DittoFaceLayout *ditto_renderer_get_layout (DittoRenderer * renderer);
+
+/* The face mesh in output pixels, and (dst, may be NULL) where the last
+ * drawn frame put its vertices. For tests and debugging views. */
+const DittoMesh *ditto_renderer_get_mesh (DittoRenderer * renderer,
+    const float (**dst)[2]);
 
 /* Renders into planes laid out as out_info says (data[i] + stride[i]). */
 void ditto_renderer_draw (DittoRenderer * renderer, const DittoMotion * motion,

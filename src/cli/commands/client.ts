@@ -18,6 +18,7 @@ the end of the session (the server ends it when the audio is over), on Ctrl-C, o
 
 Inputs (a path that exists here is uploaded first with POST /upload; anything else is a name on the server):
   --server <url>                the server, e.g. http://127.0.0.1:8080
+  --api-key <key>               when the server requires API keys (default: env DITTO_API_KEY)
   --audio, -a <file|name>       speech (prefix "server:" to force a server-side name)
   --source, -s <file|name>      portrait (prefix "server:" to force a server-side name)
 Output:
@@ -42,7 +43,7 @@ are printed), 2 for bad usage.`;
 
 const ALIASES: Record<string, string> = { '-a': '--audio', '-s': '--source', '-o': '--record' };
 const KNOWN = new Set([
-  'server', 'audio', 'source', 'record', 'stats', 'duration', 'frame-scale', 'sampling-timesteps', 'chunk-config',
+  'server', 'api-key', 'audio', 'source', 'record', 'stats', 'duration', 'frame-scale', 'sampling-timesteps', 'chunk-config',
   'chunk-sleep', 'video-codec', 'latency', 'ice-local-address', 'stun', 'connect-timeout', 'plugin-path', 'config',
 ]);
 
@@ -96,7 +97,7 @@ export const clientCommand: Command = {
     }
     const f = args.flags;
     if (!f['server'] || f['server'] === 'true') throw new AppError('VALIDATION_FAILED', '--server is required (see --help)');
-    const api = new ServerApi(f['server']);
+    const api = new ServerApi(f['server'], { apiKey: f['api-key'] ?? process.env['DITTO_API_KEY'] ?? '' });
     const audio = await classify('audio', f['audio']);
     const source = await classify('source', f['source']);
     const recordPath = f['record'] ? resolve(f['record']) : null;

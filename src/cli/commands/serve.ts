@@ -12,7 +12,11 @@ function publicUrl(config: ServerConfig, port: number): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-/** Closes the app once on SIGTERM/SIGINT (all sessions end gracefully); a second signal exits at once. */
+/**
+ * SIGTERM (an orchestrator stopping the pod) drains: /readyz 503 at once, new offers 503 + Retry-After, running
+ * sessions may finish until lifecycle.drainTimeoutS, then the rest close; exit 0. SIGINT (Ctrl-C) closes at
+ * once. A second signal exits without waiting.
+ */
 function handleSignals(app: FastifyInstance): void {
   let closing = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -21,14 +25,20 @@ function handleSignals(app: FastifyInstance): void {
       process.exit(1);
     }
     closing = true;
-    app.log.info({ signal, sessions: app.sessions.size }, 'shutting down');
-    app.close().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        app.log.error({ err: e }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    app.log.info({ signal, sessions: app.sessions.size }, signal === 'SIGTERM' ? 'draining before shutdown' : 'shutting down');
+    const drained =
+      signal === 'SIGTERM'
+        ? app.lifecycle.drain().then(({ closedAtDeadline }) => app.log.info({ closed_at_deadline: closedAtDeadline }, 'drained; closing'))
+        : Promise.resolve();
+    drained
+      .then(() => app.close())
+      .then(
+        () => process.exit(0),
+        (e: unknown) => {
+          app.log.error({ err: e }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

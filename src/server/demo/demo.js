@@ -5,6 +5,8 @@ const $ = (id) => document.getElementById(id);
 const video = $('video');
 let pc = null;
 let sessionId = null;
+// The session belongs to this page: every later request sends its token, to the URL the answer names.
+let session = null; // { token, url }
 let statsTimer = null;
 let last = null; // previous inbound-rtp snapshot, for bitrates
 let mic = null; // the microphone's MediaStream in microphone mode
@@ -75,7 +77,9 @@ async function start(cfg) {
   $('start').disabled = true;
   $('warnings').replaceChildren();
   setStatus('negotiating…');
-  pc = new RTCPeerConnection({ iceServers: cfg.iceServers ?? [] });
+  // STUN/TURN with TURN credentials minted for this session (the page's config is the fallback)
+  const ice = await fetch('/webrtc/ice-servers').then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  pc = new RTCPeerConnection({ iceServers: ice?.iceServers ?? cfg.iceServers ?? [] });
   const stream = new MediaStream();
   pc.ontrack = (ev) => {
     stream.addTrack(ev.track);
@@ -125,6 +129,7 @@ async function start(cfg) {
     return;
   }
   sessionId = answer.session_id;
+  session = { token: answer.session_token, url: answer.session_url ?? `/webrtc/sessions/${encodeURIComponent(sessionId)}` };
   for (const w of answer.warnings ?? []) {
     const li = document.createElement('li');
     li.textContent = typeof w === 'string' ? w : w.message ?? JSON.stringify(w);
@@ -133,14 +138,16 @@ async function start(cfg) {
   await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
   $('stop').disabled = false;
   $('mic-badge').classList.toggle('hidden', mode !== 'mic');
-  if (mode === 'push') openSay(sessionId);
+  if (mode === 'push') openSay(session);
   statsTimer = setInterval(updateStats, 1000);
 }
 
 // Push sessions: files go over the session's live-audio WebSocket; its replies say what was queued.
-function openSay(id) {
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  sock = new WebSocket(`${scheme}://${location.host}/webrtc/sessions/${encodeURIComponent(id)}/audio`);
+// Browsers cannot set headers on a WebSocket: the token goes as a subprotocol next to "ditto-gst".
+function openSay({ token, url }) {
+  const ws = new URL(`${url}/audio`, location.href);
+  ws.protocol = ws.protocol === 'https:' ? 'wss:' : 'ws:';
+  sock = new WebSocket(ws.href, ['ditto-gst', `ditto-token.${token}`]);
   sock.binaryType = 'arraybuffer';
   $('say').classList.remove('hidden');
   $('say_status').textContent = 'connecting…';
@@ -179,14 +186,19 @@ $('interrupt').addEventListener('click', () => {
   if (sock?.readyState === WebSocket.OPEN) sock.send(JSON.stringify({ type: 'interrupt' }));
 });
 
+function authHeaders() {
+  return session ? { authorization: `Bearer ${session.token}` } : {};
+}
+
 async function stop() {
   clearInterval(statsTimer);
   statsTimer = null;
   last = null;
-  if (sessionId) {
-    fetch(`/webrtc/sessions/${sessionId}`, { method: 'DELETE' }).catch(() => {});
-    sessionId = null;
+  if (session) {
+    fetch(session.url, { method: 'DELETE', headers: authHeaders() }).catch(() => {});
   }
+  sessionId = null;
+  session = null;
   pc?.close();
   pc = null;
   mic?.getTracks().forEach((track) => track.stop());
@@ -247,8 +259,8 @@ async function updateStats() {
     ['connection', pc.connectionState],
     ['round trip', fmt(pair?.currentRoundTripTime * 1000, 1, ' ms')],
   ]);
-  if (!sessionId) return;
-  const res = await fetch(`/webrtc/sessions/${sessionId}`);
+  if (!session) return;
+  const res = await fetch(session.url, { headers: authHeaders() });
   if (!res.ok) { fill($('server-stats'), [['session', 'ended']]); return; }
   const s = await res.json();
   // The element's own counters first: silence frames stop growing while speech (or the microphone) drives it.

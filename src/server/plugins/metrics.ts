@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SessionManager } from '../../sessions/session-manager.js';
 import { FAILURE_REASONS } from '../../sessions/session.js';
-import type { WorkerState } from '../../workers/pool-client.js';
+import { registerPoolGauges } from '../../workers/pool-metrics.js';
 import type { DittoWorkerPool } from '../../workers/worker-pool.js';
 
 /**
@@ -90,39 +90,4 @@ export function createMetrics(sessions: SessionManager, workers: DittoWorkerPool
     if (FAILURE_REASONS.has(reason)) failed.inc({ reason });
   });
   return { registry, offerAnswerSeconds, errors };
-}
-
-const WORKER_STATES: readonly WorkerState[] = ['loading', 'idle', 'reserved', 'busy', 'down'];
-
-/** backend "ditto": the worker pool as each scrape finds it (one status request per scrape, shared by the gauges). */
-function registerPoolGauges(registry: Registry, workers: DittoWorkerPool): void {
-  new Gauge({
-    name: 'ditto_worker_pool_up',
-    help: 'Whether the Ditto worker pool answers its control socket (1) or not (0)',
-    registers: [registry],
-    async collect() {
-      this.set((await workers.report()).reachable ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: 'ditto_worker_pool_workers',
-    help: 'Ditto model workers in the pool, by state (absent while the pool is unreachable)',
-    labelNames: ['state'] as const,
-    registers: [registry],
-    async collect() {
-      this.reset();
-      const pool = await workers.report();
-      if (!pool.reachable) return;
-      for (const state of WORKER_STATES) this.set({ state }, pool[state]);
-    },
-  });
-  new Gauge({
-    name: 'ditto_worker_pool_restarts',
-    help: 'Ditto workers respawned by the pool since it started (crashes, GPU faults, failed sessions)',
-    registers: [registry],
-    async collect() {
-      const pool = await workers.report();
-      if (pool.reachable) this.set(pool.restarts);
-    },
-  });
 }

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../../config/schema.js';
 import type { GstLoader } from '../../gst/loader.js';
+import { IceServers } from '../../ice/ice-servers.js';
 import { OfferService } from '../../offers/offer-service.js';
 import { prewarmElements } from '../../pipelines/prewarm.js';
 import type { PipelineCatalog } from '../../pipelines/pipeline-template.js';
@@ -17,6 +18,7 @@ export interface SessionsPluginOptions {
 /** Decorates the app with the session manager, the offer service and the worker pool; closes all sessions on close. */
 export default fp<SessionsPluginOptions>(
   async function sessionsPlugin(app: FastifyInstance, { config, catalog, loadGst }) {
+    const iceServers = new IceServers(config.ice);
     const sessions = new SessionManager({
       maxSessions: config.sessions.max,
       retryAfterS: config.sessions.retryAfterS,
@@ -26,13 +28,12 @@ export default fp<SessionsPluginOptions>(
         disconnectedGraceMs: config.sessions.disconnectedGraceMs,
         rtcpSilenceTimeoutMs: config.sessions.rtcpSilenceTimeoutMs,
       },
-      ice: {
-        ...(config.ice.stunServer ? { stunServer: config.ice.stunServer } : {}),
-        turnServers: config.ice.turnServers,
-        localAddresses: config.ice.localAddresses,
-      },
+      // STUN/TURN, port range, ICE-TCP; TURN REST credentials minted per session (src/ice)
+      ice: (id) => iceServers.forAgent(id),
+      publicAddress: config.ice.publicAddress,
       loadGst,
       logger: app.log,
+      bitrate: config.bitrate.adaptive ? { minBps: config.bitrate.minKbps * 1000, maxBps: config.bitrate.maxKbps * 1000 } : null,
     });
     // backend "ditto": every session takes a worker of the warm pool (reserved before its pipeline is built).
     const workers = config.element.backend === 'ditto' ? new DittoWorkerPool(config.worker, app.log, config.sessions.retryAfterS) : null;

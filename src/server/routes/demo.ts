@@ -3,6 +3,7 @@ import { extname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { packageRoot } from '../../config/package-root.js';
 import { ELEMENT_LIMITS, type ServerConfig } from '../../config/schema.js';
+import { IceServers } from '../../ice/ice-servers.js';
 
 /**
  * The demo page (/demo, its script and stylesheet, read once at startup from src/server/demo, which tsc
@@ -33,14 +34,10 @@ function sample(config: ServerConfig, preferred: string, extensions: readonly st
   return null;
 }
 
-/** stun://host:port (GStreamer's form) to the browser's stun:host:port. */
-function browserIceServers(config: ServerConfig): { urls: string }[] {
-  const stun = config.ice.stunServer.replace(/^stun:\/\//, 'stun:');
-  return stun ? [{ urls: stun }] : [];
-}
 
 export default async function demoRoutes(app: FastifyInstance) {
   const config = app.appConfig;
+  const iceServers = new IceServers(config.ice);
   const content = Object.fromEntries(Object.keys(FILES).map((name) => [name, readFileSync(join(DEMO_DIR, name))]));
   const send = (name: string) => async (_req: unknown, reply: import('fastify').FastifyReply) =>
     reply.header('content-type', FILES[name]).header('cache-control', 'no-cache').send(content[name]);
@@ -76,7 +73,8 @@ export default async function demoRoutes(app: FastifyInstance) {
         audio_extensions: config.media.audioExtensions,
         image_extensions: config.media.imageExtensions,
       },
-      iceServers: browserIceServers(config),
+      // STUN only: the page asks GET /webrtc/ice-servers for TURN credentials of its own before each session
+      iceServers: iceServers.forClient('demo').iceServers.filter((s) => s.username === undefined),
     };
   });
 }

@@ -1,4 +1,5 @@
 import websocket from '@fastify/websocket';
+import { selectWsProtocol } from '../../auth/index.js';
 import type { FastifyInstance } from 'fastify';
 import { AppError, isAppError } from '../../errors.js';
 import { parseAudioChunk, slices } from '../../live-audio/audio-chunk.js';
@@ -12,7 +13,9 @@ import { liveControlMessage, sessionRouteSchema, type SessionIdParams } from '..
  *    mono, WAV chunks (any PCM/float format; converted in the graph), or Ogg/Opus pages (one Ogg stream per
  *    utterance, chained; a page may span messages; decoded by the graph's opusdec). Each is answered with a text
  *    message {"type":"queued","duration_s","pushed_s"}; a bad one with {"type":"error","error":{code,message}}
- *    (the socket stays open). Text message {"type":"interrupt"} is the same as POST .../interrupt.
+ *    (the socket stays open). Text message {"type":"interrupt"} is the same as POST .../interrupt;
+ *    {"type":"keepalive"} resets the idle timeout like POST .../keepalive (audio and interrupts do too).
+ *    The session's token comes as bearer, `?token=` or the subprotocol `ditto-token.<token>` next to `ditto-gst`.
  *  - POST /webrtc/sessions/:id/interrupt drops the queued audio: the face returns to idle at once.
  * Between utterances the element animates silence; the stream never stops. The socket closes when the
  * session ends.
@@ -28,7 +31,12 @@ const QUEUE_MAX_S = 150;
 const RESUME_POLL_MS = 200;
 
 export default async function liveAudioRoutes(app: FastifyInstance) {
-  await app.register(websocket, { options: { maxPayload: app.appConfig.liveAudio.maxMessageBytes } });
+  // A browser that offers subprotocols (the token's) fails the connection unless one is selected: `ditto-gst`.
+  await app.register(websocket, {
+    options: { maxPayload: app.appConfig.liveAudio.maxMessageBytes, handleProtocols: (protocols) => selectWsProtocol(protocols) },
+  });
+  const owner = app.auth.requireSessionOwner();
+  const wsOwner = app.auth.requireSessionOwner({ websocket: true });
 
   const pushSession = ({ id }: SessionIdParams): Session => {
     const session = app.sessions.get(id);
@@ -41,9 +49,10 @@ export default async function liveAudioRoutes(app: FastifyInstance) {
     return session;
   };
 
-  app.post<{ Params: SessionIdParams }>('/webrtc/sessions/:id/interrupt', { schema: sessionRouteSchema }, async (request) => {
+  app.post<{ Params: SessionIdParams }>('/webrtc/sessions/:id/interrupt', { schema: sessionRouteSchema, onRequest: owner }, async (request) => {
     const session = pushSession(request.params);
     session.interrupt();
+    app.lifecycle.interrupted(session.id);
     return { session_id: session.id, interrupted: true };
   });
 
@@ -52,6 +61,7 @@ export default async function liveAudioRoutes(app: FastifyInstance) {
     {
       websocket: true,
       schema: sessionRouteSchema,
+      onRequest: wsOwner,
       // Refusals happen before the upgrade (after the params are validated), as ordinary HTTP answers.
       preHandler: async (request) => {
         pushSession(request.params);
@@ -104,8 +114,14 @@ export default async function liveAudioRoutes(app: FastifyInstance) {
         try {
           if (!isBinary) {
             const parsed = liveControlMessage.safeParse(safeJson(data.toString()));
-            if (!parsed.success) throw new AppError('LIVE_AUDIO_INVALID', 'text messages must be {"type":"interrupt"}; audio goes in binary messages');
+            if (!parsed.success) throw new AppError('LIVE_AUDIO_INVALID', 'text messages must be {"type":"interrupt"} or {"type":"keepalive"}; audio goes in binary messages');
+            if (parsed.data.type === 'keepalive') {
+              app.lifecycle.touch(session.id);
+              send({ type: 'keepalive', limits: app.lifecycle.info(session.id) });
+              return;
+            }
             session.interrupt();
+            app.lifecycle.interrupted(session.id);
             ogg.reset(); // the rest of an interrupted Ogg stream is not wanted either
             send({ type: 'interrupted' });
             return;
@@ -130,6 +146,7 @@ export default async function liveAudioRoutes(app: FastifyInstance) {
             durationS = chunk.durationS;
           }
           pushedS += durationS;
+          app.lifecycle.touch(session.id, durationS);
           send({ type: 'queued', duration_s: durationS, pushed_s: pushedS });
           throttle();
         } catch (e) {

@@ -1,8 +1,25 @@
 import type { FastifyInstance } from 'fastify';
 
-/** GET / (what this server is) and GET /healthz (is it able to serve sessions). */
+/**
+ * GET / (what this server is), GET /healthz (liveness: the process is up and answers; nothing else, so an
+ * orchestrator never restarts a server that is merely busy or warming up) and the "gstreamer" readiness check
+ * (GStreamer loads and some pipeline template is usable); GET /readyz itself is in ../readiness.ts.
+ */
 export default async function statusRoutes(app: FastifyInstance, opts: { loadGstVersion: () => Promise<string> }) {
   const startedAt = Date.now();
+
+  app.readiness.register('gstreamer', async () => {
+    try {
+      const gstreamer = await opts.loadGstVersion();
+      const pipelines = [...(await app.offers.usableTemplates()).values()].map((t) => ({ name: t.name, codec: t.codec }));
+      const details = { gstreamer, pipelines };
+      return pipelines.length > 0
+        ? { ready: true, details }
+        : { ready: false, reason: 'no pipeline template is usable with this GStreamer (see `ditto-gst doctor`)', details };
+    } catch (e) {
+      return { ready: false, reason: `GStreamer unavailable: ${(e as Error).message}` };
+    }
+  });
 
   app.get('/', async () => ({
     name: 'ditto-gst',
@@ -10,8 +27,10 @@ export default async function statusRoutes(app: FastifyInstance, opts: { loadGst
     demo: '/demo',
     endpoints: {
       offer: 'POST /webrtc/offer',
-      sessions: 'GET /webrtc/sessions',
-      session: 'GET|DELETE /webrtc/sessions/:id',
+      sessions: 'GET /webrtc/sessions (admin token)',
+      session: 'GET|DELETE /webrtc/sessions/:id (session_token)',
+      keepalive: 'POST /webrtc/sessions/:id/keepalive (session_token)',
+      readiness: 'GET /readyz',
       health: 'GET /healthz',
       metrics: 'GET /metrics',
     },
@@ -20,19 +39,9 @@ export default async function statusRoutes(app: FastifyInstance, opts: { loadGst
     ...(app.workers ? { pool: await app.workers.report() } : {}),
   }));
 
-  app.get('/healthz', async (request, reply) => {
-    const base = {
-      uptime_s: (Date.now() - startedAt) / 1000,
-      sessions: { active: app.sessions.size, max: app.sessions.capacity },
-    };
-    try {
-      const version = await opts.loadGstVersion();
-      const pipelines = [...(await app.offers.usableTemplates()).values()].map((t) => ({ name: t.name, codec: t.codec }));
-      const ok = pipelines.length > 0;
-      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', ...base, gstreamer: version, pipelines });
-    } catch (e) {
-      request.log.error({ err: e }, 'GStreamer unavailable');
-      return reply.status(503).send({ status: 'unavailable', ...base, gstreamer: null, error: (e as Error).message });
-    }
-  });
+  app.get('/healthz', async () => ({
+    status: 'ok',
+    uptime_s: (Date.now() - startedAt) / 1000,
+    sessions: { active: app.sessions.size, max: app.sessions.capacity },
+  }));
 }

@@ -25,7 +25,8 @@ export default async function uploadRoutes(app: FastifyInstance) {
     throwFileSizeLimit: true,
   });
 
-  app.post('/upload', async (request, reply) => {
+  // Uploads take disk: with API keys configured they need one, like creating a session.
+  app.post('/upload', { onRequest: app.auth.requireApiKey }, async (request, reply) => {
     if (!request.isMultipart()) {
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'POST /upload takes multipart/form-data with file fields "audio" and/or "source"');
     }

@@ -1,10 +1,15 @@
 """The warm pool: N loaded workers behind one socket.
 
-    python3 -m ditto_worker.pool --socket /run/ditto/pool.sock --workers 2 \
+    python3 -m ditto_worker.pool --socket /run/ditto/pool.sock (--workers 2 [--gpu 0] | --devices 0:2,1:2) \
         [--upstream DIR] (--model-dir DIR | --cfg-pkl F --data-root D) [--setup-json JSON]
 
 Loading Ditto's engines takes seconds, so workers are started ahead and each serves sessions one
-after another.
+after another. A worker counts as loaded only once it has proved itself: engines loaded, setup() on a
+bundled portrait, a few windows of silence rendered (worker.py); its measurements are in the status.
+
+Devices (--devices): a comma-separated list of DEVICE or DEVICE:N, DEVICE being what CUDA_VISIBLE_DEVICES
+takes (a GPU index, a GPU-... UUID or a MIG-... instance UUID), N the workers on it (default 1); e.g.
+"0:2,1:2" = two workers on each of two GPUs, "MIG-a,MIG-b,MIG-c" = one worker per MIG instance.
 
 The pool socket (SOCK_SEQPACKET) is the element's: a connection starts with CHECKOUT(ticket) and the
 pool passes the connection itself to an idle worker (SCM_RIGHTS), which answers ASSIGNED and serves
@@ -12,16 +17,19 @@ the session on it; from then on the pool is out of the path. With no idle worker
 
 The control socket (SOCK_STREAM, default SOCKET.ctl; Node speaks it, see src/workers/pool-client.ts)
 takes one JSON object per line and answers one per line:
-- {"op": "status"} -> {"ok": true, "status": {idle, reserved, busy, loading, down, exhausted, ...}}
+- {"op": "status"} -> {"ok": true, "status": {idle, reserved, busy, loading, down, exhausted, reason,
+  model_loaded, devices, list: [{id, state, device, last_error, warmup, ...}], ...}}
 - {"op": "reserve", "ttl_s": 30} -> {"ok": true, "ticket", "worker", "expires_in_s"} or
-  {"ok": false, "code": "exhausted", "message", "retry_after_s", "status"}: the server holds a worker
+  {"ok": false, "code": "exhausted" (sessions hold every worker) | "unavailable" (none loaded: loading,
+  failing to load, respawning; the message is the reason), "message", "retry_after_s", "status"}: the server holds a worker
   for the offer it is about to start and gives the ticket to the element (worker-ticket), whose
   CHECKOUT(ticket) claims exactly that worker; unclaimed reservations expire. This makes
   "503 when exhausted" race-free.
 - {"op": "cancel", "ticket": "..."} -> {"ok": true, "released": bool}
 
 A worker that exits (crash, GPU fault, recycling after a failed session) is respawned; a worker that
-keeps failing to load is respawned with a growing delay.
+keeps failing to load is respawned with a growing delay (1, 2, 4 ... 60 s), and the status carries the
+reason it gave ("reason"), so the server's readiness and its 503 MODEL_UNAVAILABLE can say why.
 """
 from __future__ import annotations
 
@@ -64,6 +72,9 @@ class Worker:
     sessions: int = 0
     restarts: int = 0
     load_s: float | None = None
+    device: str | None = None      # CUDA_VISIBLE_DEVICES of this worker (None: inherited)
+    last_error: str | None = None  # why the last load failed (the worker's CTL_FAILED, or its exit)
+    warmup: dict | None = None     # the worker's self-test report (CTL_LOADED)
 
 
 @dataclass
@@ -76,7 +87,7 @@ class Pool:
     def __init__(self, args):
         self.args = args
         self.sel = selectors.DefaultSelector()
-        self.workers = [Worker(i) for i in range(args.workers)]
+        self.workers = [Worker(i, device=d) for i, d in enumerate(worker_devices(args))]
         self.pending: dict[int, Pending] = {}
         self.running = True
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -106,7 +117,8 @@ class Pool:
         cmd = [a.python, "-m", "ditto_worker.worker", "--control-fd", str(fd), "--worker-id", str(w.id),
                "--setup-json", a.setup_json]
         for opt, val in (("--upstream", a.upstream), ("--model-dir", a.model_dir),
-                         ("--cfg-pkl", a.cfg_pkl), ("--data-root", a.data_root)):
+                         ("--cfg-pkl", a.cfg_pkl), ("--data-root", a.data_root),
+                         ("--warmup-portrait", a.warmup_portrait)):
             if val:
                 cmd += [opt, val]
         return cmd
@@ -115,8 +127,8 @@ class Pool:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(os.environ)
         env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        if self.args.gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = self.args.gpu
+        if w.device is not None:
+            env["CUDA_VISIBLE_DEVICES"] = w.device
         w.proc = subprocess.Popen(self.worker_command(w, child.fileno()), pass_fds=[child.fileno()], env=env)
         child.close()
         w.ctl = parent
@@ -141,7 +153,18 @@ class Pool:
             w.state = "idle"
             w.load_s = time.monotonic() - w.spawned_at
             w.load_failures = 0
-            log(f"worker {w.id} ready in {w.load_s:.1f} s")
+            w.last_error = None
+            try:
+                info = json.loads(_body.decode("utf-8") or "{}")
+                w.warmup = info.get("warmup") if isinstance(info, dict) else None
+            except ValueError:
+                w.warmup = None
+            log(f"worker {w.id} ready in {w.load_s:.1f} s: {json.dumps(w.warmup)}")
+        elif mtype == P.CTL_FAILED:
+            try:
+                w.last_error = str(json.loads(_body.decode("utf-8")).get("reason"))
+            except (ValueError, AttributeError):
+                w.last_error = _body.decode("utf-8", "replace")
         elif mtype == P.CTL_IDLE:
             w.state = "idle"
 
@@ -155,6 +178,8 @@ class Pool:
         w.ticket = None
         if was == "loading":
             w.load_failures += 1
+            if w.last_error is None:
+                w.last_error = f"the worker exited with status {code} while loading the model (see the pool's log)"
         delay = 0.0 if was != "loading" else min(MAX_RESPAWN_DELAY_S, 2.0 ** (w.load_failures - 1))
         w.respawn_at = time.monotonic() + delay
         w.restarts += 1
@@ -260,7 +285,11 @@ class Pool:
             w = self.pick(None)
             if w is None:
                 st = self.status()
-                return {"ok": False, "code": "exhausted", "message": self.exhausted_message(),
+                # full (sessions hold every worker): AT_CAPACITY; none can serve (loading, failing to load,
+                # respawning): MODEL_UNAVAILABLE, with the reason
+                code = "exhausted" if st["busy"] + st["reserved"] else "unavailable"
+                message = self.exhausted_message() if code == "exhausted" else st["reason"]
+                return {"ok": False, "code": code, "message": message,
                         "retry_after_s": st["retry_after_s"], "status": st}
             w.state = "reserved"
             w.ticket = secrets.token_hex(12)
@@ -292,10 +321,9 @@ class Pool:
     def on_checkout(self, sock: socket.socket, ticket: str) -> bool:
         w = self.pick(ticket or None)
         if w is None:
-            if ticket:
-                msg = "worker reservation unknown or expired (ticket not found); " + self.exhausted_message()
-            else:
-                msg = self.exhausted_message()
+            st = self.status()
+            why = self.exhausted_message() if st["busy"] + st["reserved"] else st["reason"]
+            msg = f"worker reservation unknown or expired (ticket not found); {why}" if ticket else why
             P.send(sock, P.pack_error(P.E_UNAVAILABLE, msg))
             return False
         sock.setblocking(True)  # O_NONBLOCK belongs to the shared file description
@@ -321,7 +349,20 @@ class Pool:
             counts[w.state] += 1
         loads = [w.load_s for w in self.workers if w.load_s is not None]
         avg_load = sum(loads) / len(loads) if loads else 30.0
-        retry = max(1, round(avg_load)) if counts["idle"] == 0 and counts["busy"] == 0 else 5
+        now = time.monotonic()
+        retry = 5
+        if counts["idle"] == 0 and counts["busy"] == 0 and counts["reserved"] == 0:
+            # nothing loaded: the next worker to come up is either loading (about avg_load) or waiting to respawn
+            waits = [max(0.0, w.respawn_at - now) + avg_load for w in self.workers if w.state == "down"]
+            waits += [max(0.0, avg_load - (now - w.spawned_at)) for w in self.workers if w.state == "loading"]
+            retry = max(1, round(min(waits))) if waits else 5
+        loaded = any(w.load_s is not None and w.state != "down" for w in self.workers) or counts["idle"] > 0
+        devices: dict[str, dict] = {}
+        for w in self.workers:
+            d = devices.setdefault(w.device or "", {"device": w.device, "workers": 0,
+                                                    **{k: 0 for k in counts}})
+            d["workers"] += 1
+            d[w.state] += 1
         return {
             "version": P.VERSION,
             "workers": len(self.workers),
@@ -330,10 +371,36 @@ class Pool:
             "retry_after_s": retry,
             "restarts": sum(w.restarts for w in self.workers),
             "sessions": sum(w.sessions for w in self.workers),
+            # why no session can be served now; None while a worker is idle
+            "reason": None if counts["idle"] else self.unavailable_reason(counts),
+            # the model never loaded in any worker (a 503 MODEL_UNAVAILABLE, not a full pool)
+            "model_loaded": loaded,
+            "devices": list(devices.values()),
             "list": [{"id": w.id, "pid": w.proc.pid if w.proc and w.state != "down" else None,
-                      "state": w.state, "sessions": w.sessions, "restarts": w.restarts,
-                      "load_s": None if w.load_s is None else round(w.load_s, 3)} for w in self.workers],
+                      "state": w.state, "device": w.device, "sessions": w.sessions, "restarts": w.restarts,
+                      "load_failures": w.load_failures, "last_error": w.last_error,
+                      "load_s": None if w.load_s is None else round(w.load_s, 3),
+                      "warmup": w.warmup} for w in self.workers],
         }
+
+    def unavailable_reason(self, counts: dict) -> str:
+        """Why no worker is idle: taken by sessions, failing to load (with the workers' own reasons), or loading."""
+        n = len(self.workers)
+        parts = []
+        if counts["busy"] or counts["reserved"]:
+            parts.append(f"{counts['busy'] + counts['reserved']} of {n} Ditto workers are taken "
+                         f"({counts['busy']} busy, {counts['reserved']} reserved)")
+        by_error: dict[str, list[str]] = {}
+        for w in self.workers:
+            if w.last_error and w.state in ("loading", "down"):
+                by_error.setdefault(w.last_error, []).append(str(w.id))
+        if by_error:
+            failures = sum(w.load_failures for w in self.workers)
+            parts.append(f"no Ditto worker could load the model ({failures} failed loads; retrying with back-off): "
+                         + "; ".join(f"worker {', '.join(ids)}: {err}" for err, ids in by_error.items()))
+        elif counts["loading"] or counts["down"]:
+            parts.append(f"the Ditto model is still loading in {counts['loading'] + counts['down']} of {n} workers")
+        return "; ".join(parts)
 
     # ------------------------------------------------------------- loop
 
@@ -398,14 +465,44 @@ def parse_args(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--socket", required=True, help="the pool socket (give it to the element as worker-socket)")
     ap.add_argument("--control-socket", help="JSON control socket for the server (default SOCKET.ctl)")
-    ap.add_argument("--workers", type=int, default=1, help="warm workers on this GPU (default 1)")
-    ap.add_argument("--gpu", help="CUDA_VISIBLE_DEVICES for the workers (one pool per GPU)")
+    ap.add_argument("--workers", type=int, default=1, help="warm workers (default 1; with --gpu, on that device)")
+    ap.add_argument("--gpu", help="CUDA_VISIBLE_DEVICES for all --workers")
+    ap.add_argument("--devices", help="workers per device: DEVICE[:N],... (GPU index, GPU-/MIG- UUID); "
+                                      "replaces --workers/--gpu")
     ap.add_argument("--python", default=sys.executable, help="interpreter for the workers")
     add_model_args(ap)
     args = ap.parse_args(argv)
     if args.workers < 1:
         ap.error("--workers must be >= 1")
+    try:
+        worker_devices(args)
+    except ValueError as e:
+        ap.error(str(e))
     return args
+
+
+def parse_devices(spec: str) -> list[str]:
+    """"0:2,1" -> ["0", "0", "1"]: the CUDA_VISIBLE_DEVICES of each worker."""
+    out: list[str] = []
+    for item in (p.strip() for p in spec.split(",")):
+        if not item:
+            continue
+        dev, sep, n = item.partition(":")
+        if not dev or any(c.isspace() for c in dev) or (sep and not n.isdigit()):
+            raise ValueError(f"--devices: bad entry {item!r} (DEVICE or DEVICE:N)")
+        count = int(n) if sep else 1
+        if count < 1:
+            raise ValueError(f"--devices: {item!r} asks for no workers")
+        out += [dev] * count
+    if not out:
+        raise ValueError("--devices: no device given")
+    return out
+
+
+def worker_devices(args) -> list[str | None]:
+    if getattr(args, "devices", None):
+        return list(parse_devices(args.devices))
+    return [args.gpu] * args.workers
 
 
 def main(argv=None) -> int:

@@ -23,12 +23,13 @@ CLOSE = 7         # the session is over
 
 # worker -> client
 ASSIGNED = 20     # utf-8 "worker=<id> pid=<pid>"
-READY = 21        # u32 extra_latency_frames, u32 has_face, i32 x, y, w, h
+READY = 21        # u32 extra_latency_frames, u32 has_face, i32 x, y, w, h, u32 compute_us (budget: measured*1.25+20 ms)
 FRAME = 22        # u64 frame_index, u32 slot, u32 epoch
 CHUNK_DONE = 23   # u64 first_frame, u32 epoch
 DRAINED = 24      # u64 frames delivered, u32 epoch
 ERROR = 25        # u32 code, utf-8 message
 WARNING = 26      # utf-8 message
+TIMING = 27       # u32 compute_us: the measured feed-to-first-frame time grew; the new budget
 
 # (the server's status / reserve / cancel go over the pool's JSON control socket: see pool.py)
 
@@ -37,6 +38,7 @@ CTL_LOADED = 40    # worker -> pool: engines loaded, idle; utf-8 JSON info
 CTL_SESSION = 41   # pool -> worker: fds [client connection]; utf-8 "ticket"
 CTL_IDLE = 42      # worker -> pool: session over, idle again
 CTL_BUSY = 43      # worker -> pool: utf-8 JSON {"session": ...}
+CTL_FAILED = 44    # worker -> pool: utf-8 JSON {"reason": ...}, sent right before a worker that cannot load exits
 
 # error codes = DittoBackendError in ditto-backend.h
 E_FAILED = 0
@@ -48,7 +50,8 @@ E_UNAVAILABLE = 4
 MAX_PACKET = 1 << 20
 _U32 = struct.Struct("<I")
 CHUNK_BODY = struct.Struct("<QIIII")   # followed by f32 samples
-READY_BODY = struct.Struct("<IIiiii")
+READY_BODY = struct.Struct("<IIiiiiI")
+TIMING_BODY = struct.Struct("<I")
 FRAME_BODY = struct.Struct("<QII")
 CHUNK_DONE_BODY = struct.Struct("<QI")
 DRAINED_BODY = struct.Struct("<QI")

@@ -2,10 +2,13 @@
 
 - setup() first, then replace sdk.writer (setup() overwrites it with an mp4 writer);
 - windows exactly as upstream's online mode cuts them (windows.OnlineFeeder);
-- overlap_v2 below 40 refused in online mode (upstream silently drops the first frames);
+- overlap_v2 checked with upstream's own arithmetic and always passed explicitly (contract.py);
+- every random source upstream uses seeded from the session's seed;
 - a worker-thread exception (sdk.worker_exception / stop_event) reported as soon as it happens;
-- no detectable face (upstream raises TypeError / AttributeError in setup) reported as such;
-- the end of the stream flushes the buffered tail through close().
+- "no face" only for upstream's two no-face failures (contract.is_missing_face), anything else as a failure;
+- a reset whose old threads do not stop fails the session and recycles the process (never a setup beside them);
+- the end of the stream flushes the buffered tail through close();
+- the wall time from feeding a window to its first frame is measured; growth goes to the client (TIMING).
 
 SDK calls run on the session's own thread, so the connection keeps serving RELEASE messages while
 run_chunk() or close() block.
@@ -25,13 +28,20 @@ import numpy as np
 
 from . import protocol as P
 from .frames import SlotRing, resize_into
-from .windows import ChunkError, OnlineFeeder, extra_latency_frames
+from .contract import DEFAULT_OVERLAP_V2, is_missing_face, overlap_problem, seed_everything
+from .windows import ChunkError, OnlineFeeder, ReleaseTable, extra_latency_frames
 
-CODE_DEFAULT_OVERLAP_V2 = 10   # stream_pipeline_online.py's default when the pkl sets none
-MIN_ONLINE_OVERLAP_V2 = 40
-MAX_OVERLAP_V2 = 79
 SLOT_WAIT_S = 60.0             # the client releases a slot right after copying it
 THREAD_STOP_S = 5.0
+TIMING_GROWTH = 1.1            # report a measured compute time once it exceeds the last report by 10 %
+TIMING_MIN_STEP_US = 5000
+# the element budgets what we report: a measured figure plus room for the jitter any GPU/CPU share has
+BUDGET_FACTOR = 1.25
+BUDGET_MARGIN_US = 20000
+
+
+def compute_budget(measured_us: int) -> int:
+    return int(measured_us * BUDGET_FACTOR + BUDGET_MARGIN_US)
 
 
 class SessionError(Exception):
@@ -66,7 +76,8 @@ class FrameWriter:
 
 class Session:
     def __init__(self, sdk: Any, settings: dict[str, str], ring: SlotRing, send: Callable[[bytes], None],
-                 setup_kwargs: dict[str, Any] | None = None, log: Callable[[str], None] = print):
+                 setup_kwargs: dict[str, Any] | None = None, log: Callable[[str], None] = print,
+                 compute_us: int = 0):
         self.sdk = sdk
         self.ring = ring
         self._send = send
@@ -96,6 +107,10 @@ class Session:
         self.seed = int(settings.get("seed", "0"))
         self.face_box = settings.get("face_box", "")
         self.feeder = OnlineFeeder(p, c, f)
+        self.compute_us = int(compute_us)   # reported in READY (the warm-up's figure), raised by TIMING
+        self._fed_at: dict[int, float] = {}  # element chunk index -> when its windows went to run_chunk
+        self._release: ReleaseTable | None = None
+        self._timing_lock = threading.Lock()  # _fed_at: the session thread writes, upstream's writer reads
 
         self._thread = threading.Thread(target=self._run, name="ditto-session", daemon=True)
         self._monitor = threading.Thread(target=self._watch, name="ditto-monitor", daemon=True)
@@ -151,6 +166,10 @@ class Session:
                     self._finish()
                 elif kind == "reset":
                     self._stop_sdk()
+                    if self.poisoned:
+                        raise SessionError(P.E_WORKER, "the Ditto model's threads of the previous stream did not "
+                                                       f"stop within {THREAD_STOP_S:.0f} s of the reset; the session "
+                                                       "ends and the worker process is replaced")
                     if arg == self.epoch:
                         self.feeder.reset()
                         self._total = None
@@ -158,6 +177,8 @@ class Session:
                         self._last_frame = None
                         self._setup(announce=False)
             except SessionError as e:
+                if e.code == P.E_WORKER:
+                    self.sdk_failed = True
                 self._fail(e.code, str(e))
             except ChunkError as e:
                 self._fail(P.E_FAILED, f"protocol error: {e}")
@@ -168,19 +189,16 @@ class Session:
                 self._fail(P.E_FAILED, f"the Ditto model failed {when}: {_describe(e)}")
 
     def _effective_overlap(self) -> int:
+        """The element's overlap-v2, else the worker's --setup-json, else 70: never the pickle's."""
         if self.overlap_v2_request:
             return self.overlap_v2_request
-        defaults = getattr(self.sdk, "default_kwargs", {}) or {}
-        return int(self._extra_setup.get("overlap_v2", defaults.get("overlap_v2", CODE_DEFAULT_OVERLAP_V2)))
+        return int(self._extra_setup.get("overlap_v2", DEFAULT_OVERLAP_V2))
 
     def _setup(self, announce: bool = True) -> None:
         overlap = self._effective_overlap()
-        if not MIN_ONLINE_OVERLAP_V2 <= overlap <= MAX_OVERLAP_V2:
-            raise SessionError(P.E_SETTINGS,
-                               f"overlap_v2={overlap} is not usable in online mode: it must be "
-                               f"{MIN_ONLINE_OVERLAP_V2}..{MAX_OVERLAP_V2} (below {MIN_ONLINE_OVERLAP_V2} "
-                               f"upstream silently drops the first {max(0, 80 - 2 * overlap)} frames and "
-                               f"the video runs behind the audio); set overlap-v2 or fix the config pkl")
+        problem = overlap_problem(overlap)
+        if problem:
+            raise SessionError(P.E_SETTINGS, problem + " (the element's overlap-v2 or the worker's --setup-json)")
         if not os.path.isfile(self.source_path):
             raise SessionError(P.E_FAILED, f"portrait {self.source_path!r} is not readable by the worker")
         if announce and self.face_box:
@@ -188,13 +206,16 @@ class Session:
                                               "the model detects the face itself"))
         kwargs = dict(self._extra_setup)
         kwargs.update(online_mode=True, overlap_v2=overlap, sampling_timesteps=self.sampling_timesteps)
-        np.random.seed(self.seed)  # upstream draws its DDIM noise from numpy's global generator
+        seed_everything(self.sdk, self.seed)
         output_path = os.path.join(self._tmpdir, "unused.mp4")
+        self._release = ReleaseTable(self.chunksize[1], overlap)
+        with self._timing_lock:
+            self._fed_at.clear()
         try:
             self.sdk.setup(self.source_path, output_path, **kwargs)
-        except (TypeError, AttributeError) as e:
-            # upstream: no face -> _crop returns None and a tuple-unpack raises TypeError, or
-            # BlazeFace finds none and .get() on None raises AttributeError
+        except Exception as e:
+            if not is_missing_face(e):
+                raise
             self._abort_sdk_threads()
             raise SessionError(P.E_NO_FACE,
                                f"no detectable face in the portrait {os.path.basename(self.source_path)} "
@@ -214,12 +235,17 @@ class Session:
                 pass
         if announce:
             extra = extra_latency_frames(self.chunksize[1], overlap)
-            self._send(P.pack(P.READY, P.READY_BODY.pack(extra, 0, 0, 0, 0, 0)))
+            budget = compute_budget(self.compute_us) if self.compute_us else 0
+            self._send(P.pack(P.READY, P.READY_BODY.pack(extra, 0, 0, 0, 0, 0, budget)))
 
     def _chunk(self, first_frame: int, n_current: int, is_last: bool, samples: np.ndarray) -> None:
         with self._lock:
             epoch = self.epoch
-        for window in self.feeder.add_chunk(first_frame, n_current, samples, is_last):
+        windows = self.feeder.add_chunk(first_frame, n_current, samples, is_last)
+        if windows and not is_last:
+            with self._timing_lock:
+                self._fed_at[first_frame // self.chunksize[1]] = time.monotonic()
+        for window in windows:
             self._check_sdk()
             self.sdk.run_chunk(window, self.chunksize)
             self._check_sdk()
@@ -284,6 +310,24 @@ class Session:
         self._last_frame = frame
         self._delivered = index + 1
         self._send(P.pack(P.FRAME, P.FRAME_BODY.pack(index, slot, epoch)))
+        self._measure(index)
+
+    def _measure(self, index: int) -> None:
+        """Feed-to-first-frame time of the window that released this frame; TIMING when it grew."""
+        if self._release is None:
+            return
+        chunk = self._release.chunk_of(index)
+        with self._timing_lock:
+            fed = self._fed_at.pop(chunk, None)
+            for old in [c for c in self._fed_at if c < chunk]:
+                del self._fed_at[old]
+        if fed is None:
+            return
+        us = int((time.monotonic() - fed) * 1e6)
+        if us > self.compute_us * TIMING_GROWTH and us - self.compute_us >= TIMING_MIN_STEP_US:
+            self._log(f"window compute {us / 1000:.1f} ms at frame {index} (was {self.compute_us / 1000:.1f} ms)")
+            self.compute_us = us
+            self._send(P.pack(P.TIMING, P.TIMING_BODY.pack(compute_budget(us))))
 
     # ---------------------------------------------------------------- errors
 

@@ -159,3 +159,19 @@ def extra_latency_frames(current: int, overlap_v2: int) -> int:
             continue
         worst = max(worst, chunk * current - k)
     return worst
+
+
+class ReleaseTable:
+    """release_chunks() for a stream of any length: grown (doubling) as frames go past its end."""
+
+    def __init__(self, current: int, overlap_v2: int):
+        self.current, self.overlap_v2 = current, overlap_v2
+        self._n_chunks = 64
+        self._table = release_chunks(current, overlap_v2, self._n_chunks)
+
+    def chunk_of(self, frame: int) -> int:
+        """The element chunk whose arrival lets upstream emit this frame (-1: never, as for the d0 window)."""
+        while frame >= len(self._table) - SEQ_FRAMES:
+            self._n_chunks *= 2
+            self._table = release_chunks(self.current, self.overlap_v2, self._n_chunks)
+        return self._table[frame]

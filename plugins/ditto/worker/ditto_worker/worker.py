@@ -5,6 +5,10 @@
     python3 -m ditto_worker.worker --control-fd N ...
         pool child: the pool hands client connections over the control socket (see pool.py).
 
+Before it serves anything a worker proves the model works (selftest.py: setup() on a bundled portrait,
+windows of silence rendered) and reports what it measured and what it runs on (device.py) to the pool.
+A worker that cannot load or fails the self-test tells the pool why (CTL_FAILED) and exits with status 3.
+
 A session whose SDK raised, or whose threads would not stop, ends the process after the session: a
 fresh process (respawned by the pool) is cheaper than a model in an unknown state.
 """
@@ -21,7 +25,9 @@ import time
 
 import numpy as np
 
+from . import device
 from . import protocol as P
+from . import selftest
 from .frames import SlotRing
 from .session import Session
 from .upstream import UpstreamError, load_stream_sdk_class, resolve_model_paths
@@ -47,7 +53,8 @@ class Connection:
             P.send(self.sock, data)
 
 
-def serve_session(sdk, conn: Connection, worker_id: str, setup_kwargs: dict, expect_checkout: bool) -> bool:
+def serve_session(sdk, conn: Connection, worker_id: str, setup_kwargs: dict, expect_checkout: bool,
+                  compute_us: int = 0) -> bool:
     """Serves one client until CLOSE or disconnect. Returns False when the process must be recycled."""
     sock = conn.sock
     session: Session | None = None
@@ -75,7 +82,7 @@ def serve_session(sdk, conn: Connection, worker_id: str, setup_kwargs: dict, exp
                 try:
                     ring = SlotRing(fds[0], int(settings["slots"]), int(settings["slot_size"]),
                                     int(settings["width"]), int(settings["height"]))
-                    session = Session(sdk, settings, ring, conn.send, setup_kwargs, log)
+                    session = Session(sdk, settings, ring, conn.send, setup_kwargs, log, compute_us)
                 except (KeyError, ValueError) as e:
                     conn.send(P.pack_error(P.E_FAILED, f"bad setup: {e}"))
                     break
@@ -136,29 +143,62 @@ def add_model_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--cfg-pkl", help="online config pkl (default MODEL_DIR/ditto_cfg/v0.4_hubert_cfg_trt_online.pkl)")
     ap.add_argument("--data-root", help="engine dir (default MODEL_DIR/ditto_trt_Ampere_Plus)")
     ap.add_argument("--setup-json", default="{}",
-                    help="extra StreamSDK.setup() kwargs as JSON, e.g. '{\"max_size\": 1024, \"emo\": 4}'")
+                    help="extra StreamSDK.setup() kwargs as JSON, e.g. '{\"max_size\": 1024, \"emo\": 4}'; "
+                         "overlap_v2 defaults to 70 (never the pickle's), sampling_timesteps to 10")
+    ap.add_argument("--warmup-portrait", default=os.environ.get("DITTO_WARMUP_PORTRAIT") or default_portrait(),
+                    help="portrait of the start-up self-test (default $DITTO_WARMUP_PORTRAIT, else the demo's)")
+
+
+def default_portrait() -> str | None:
+    """The demo portrait of a ditto-gst checkout or image (src/server/demo/media/portrait.jpg)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for root in (os.environ.get("DITTO_GST_APP"), os.path.join(here, "..", "..", "..", "..")):
+        if root:
+            p = os.path.normpath(os.path.join(root, "src", "server", "demo", "media", "portrait.jpg"))
+            if os.path.isfile(p):
+                return p
+    return None
+
+
+def start(args) -> tuple[object, dict, dict]:
+    """Loads the model and runs the self-test: (sdk, setup kwargs, report). Raises with the reason."""
+    setup_kwargs = json.loads(args.setup_json)
+    if not isinstance(setup_kwargs, dict):
+        raise ValueError("--setup-json must be a JSON object")
+    t0 = time.monotonic()
+    sdk = load_sdk(args)
+    load_ms = (time.monotonic() - t0) * 1000
+    report = {"load_ms": round(load_ms, 1), **selftest.run(sdk, args.warmup_portrait, setup_kwargs, log),
+              **device.describe()}
+    return sdk, setup_kwargs, report
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    ctl = socket.socket(fileno=args.control_fd) if args.control_fd is not None else None
     try:
-        setup_kwargs = json.loads(args.setup_json)
-        if not isinstance(setup_kwargs, dict):
-            raise ValueError("--setup-json must be a JSON object")
-        sdk = load_sdk(args)
-    except (UpstreamError, ValueError) as e:
-        log(f"cannot start: {e}")
-        return EXIT_LOAD_FAILED
+        sdk, setup_kwargs, report = start(args)
     except Exception as e:
-        log(f"cannot load the model: {type(e).__name__}: {e}")
-        return EXIT_LOAD_FAILED
+        if isinstance(e, (UpstreamError, selftest.SelfTestError, ValueError)):
+            reason = str(e)
+        else:
+            reason = f"the model failed to load: {type(e).__name__}: {e}"
+        log(f"cannot start: {reason}")
+        if ctl is not None:
+            try:
+                P.send(ctl, P.pack_text(P.CTL_FAILED, json.dumps({"reason": reason})))
+            except OSError:
+                pass
+        os._exit(EXIT_LOAD_FAILED)  # upstream's non-daemon threads may be running: do not join them
 
+    # the element's compute budget: the first group (upstream's d0 window + the first emitting one) is dearer
+    compute_us = int(max(report["window_ms"], report["first_frame_ms"]) * 1000)
     if args.socket:
-        return run_standalone(sdk, args.socket, args.worker_id, setup_kwargs)
-    return run_pool_child(sdk, args.control_fd, args.worker_id, setup_kwargs)
+        return run_standalone(sdk, args.socket, args.worker_id, setup_kwargs, compute_us)
+    return run_pool_child(sdk, ctl, args.worker_id, setup_kwargs, report, compute_us)
 
 
-def run_standalone(sdk, path: str, worker_id: str, setup_kwargs: dict) -> int:
+def run_standalone(sdk, path: str, worker_id: str, setup_kwargs: dict, compute_us: int) -> int:
     if os.path.exists(path):
         os.unlink(path)
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -167,14 +207,14 @@ def run_standalone(sdk, path: str, worker_id: str, setup_kwargs: dict) -> int:
     log(f"listening on {path}")
     while True:
         client, _ = srv.accept()
-        if not serve_session(sdk, Connection(client), worker_id, setup_kwargs, expect_checkout=True):
+        if not serve_session(sdk, Connection(client), worker_id, setup_kwargs, True, compute_us):
             log("recycling after a failed session")
             os._exit(EXIT_RECYCLE)
 
 
-def run_pool_child(sdk, control_fd: int, worker_id: str, setup_kwargs: dict) -> int:
-    ctl = socket.socket(fileno=control_fd)
-    P.send(ctl, P.pack_text(P.CTL_LOADED, json.dumps({"pid": os.getpid()})))
+def run_pool_child(sdk, ctl: socket.socket, worker_id: str, setup_kwargs: dict, report: dict,
+                   compute_us: int) -> int:
+    P.send(ctl, P.pack_text(P.CTL_LOADED, json.dumps({"pid": os.getpid(), "warmup": report})))
     while True:
         r, _, _ = select.select([ctl], [], [])
         msg = P.recv(ctl)
@@ -188,7 +228,7 @@ def run_pool_child(sdk, control_fd: int, worker_id: str, setup_kwargs: dict) -> 
             continue
         client = socket.socket(fileno=fds[0])
         client.setblocking(True)  # the pool polled it non-blocking; the flag is shared
-        healthy = serve_session(sdk, Connection(client), worker_id, setup_kwargs, expect_checkout=False)
+        healthy = serve_session(sdk, Connection(client), worker_id, setup_kwargs, False, compute_us)
         if not healthy:
             log("recycling after a failed session")
             os._exit(EXIT_RECYCLE)  # upstream's non-daemon threads may be stuck: do not join them
