@@ -19,6 +19,10 @@ export const ERROR_STATUS = {
   LIVE_AUDIO_INVALID: 400,
   /** Pushed audio would run too far ahead of playback (the WebSocket is slowed first; see live-audio.ts). */
   LIVE_AUDIO_OVERRUN: 429,
+  /** POST /upload's connection ended before the whole body arrived (nothing is stored). */
+  UPLOAD_INCOMPLETE: 400,
+  // 408: POST /upload's body did not arrive within upload.timeoutMs
+  UPLOAD_TIMEOUT: 408,
   // 401 / 403: who is asking (src/auth): no or a malformed credential / a credential that does not grant this
   AUTH_REQUIRED: 401,
   AUTH_FORBIDDEN: 403,

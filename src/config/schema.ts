@@ -112,6 +112,13 @@ export const configSchema = z.object({
         .max(60000)
         .default(5000)
         .describe('longest a GStreamer decode probe of one upload may take'),
+      timeoutMs: z
+        .number()
+        .int()
+        .min(100)
+        .max(3_600_000)
+        .default(120_000)
+        .describe('longest one POST /upload may take to arrive (ms); a slower body (a dribbling client) answers 408 UPLOAD_TIMEOUT'),
       retentionMaxAgeS: z
         .number()
         .int()
