@@ -87,6 +87,9 @@ export class UploadStore {
         done(null, chunk);
       },
     });
+    // The multipart parser destroys a part's stream when the body turns out malformed or cut off, possibly
+    // before we got here; pipeline() on a destroyed source never settles, and would leave the file it created.
+    if (source.destroyed) throw Object.assign(new Error(`${field} ended before it was complete`), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
     try {
       await pipeline(source, meter, createWriteStream(tempPath, { flags: 'wx', mode: 0o640 }));
     } catch (e) {

@@ -1,6 +1,7 @@
 import multipart from '@fastify/multipart';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { AppError } from '../../errors.js';
+import { AppError, isAppError } from '../../errors.js';
 import { isUploadField, type UploadField } from '../../uploads/upload-service.js';
 import type { ReceivedFile } from '../../uploads/upload-store.js';
 
@@ -31,19 +32,65 @@ export default async function uploadRoutes(app: FastifyInstance) {
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'POST /upload takes multipart/form-data with file fields "audio" and/or "source"');
     }
     const received: Partial<Record<UploadField, ReceivedFile>> = {};
-    try {
+    // A client that dribbles its body (slowloris) is cut off after upload.timeoutMs: the file being written is
+    // destroyed with the timeout error, and the answer closes the connection so the rest is never read.
+    const timeout = new AppError('UPLOAD_TIMEOUT', `the upload did not arrive within ${upload.timeoutMs} ms`, { details: { timeout_ms: upload.timeoutMs } });
+    let expired = false;
+    let file: Readable | undefined;
+    let storeError: unknown;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        expired = true;
+        file?.destroy(timeout);
+        reject(timeout);
+      }, upload.timeoutMs);
+    });
+    const receiveAll = (async () => {
       for await (const part of request.parts()) {
+        if (expired) throw timeout;
         if (part.type !== 'file') continue; // plain form fields carry nothing we use
         const field = part.fieldname;
         if (!isUploadField(field)) {
           throw new AppError('UPLOAD_INVALID', `unknown file field "${field}": use "audio" and/or "source"`, { details: { field } });
         }
         if (received[field]) throw new AppError('UPLOAD_INVALID', `field "${field}" was sent twice`, { details: { field } });
-        received[field] = await app.uploads.receive(field, part.file);
+        file = part.file;
+        try {
+          received[field] = await app.uploads.receive(field, part.file);
+        } catch (e) {
+          storeError = e;
+          throw e;
+        }
+        file = undefined;
       }
+      // The parts end cleanly also when the connection drops between two parts: only a complete body counts.
+      // (inject()'s request has no `complete`; a real one is false until the parser saw the whole message.)
+      if (request.raw.complete === false) throw new AppError('UPLOAD_INCOMPLETE', 'the connection ended before the upload was complete');
+    })();
+    try {
+      await Promise.race([receiveAll, timedOut]);
     } catch (e) {
       await app.uploads.discard(received);
+      if (expired) {
+        // A part received after the deadline (before the connection closes) is dropped as well.
+        void receiveAll.catch(() => undefined).finally(() => app.uploads.discard(received));
+        void reply.header('connection', 'close');
+        throw timeout;
+      }
+      const code = (e as { code?: string }).code;
+      // A connection cut mid-file (or a body that ends inside a part) ends the file stream early.
+      if (code === 'ERR_STREAM_PREMATURE_CLOSE') {
+        throw new AppError('UPLOAD_INCOMPLETE', 'the connection ended before the upload was complete');
+      }
+      // The multipart parser's own refusals (no boundary, malformed part headers) are plain Errors without a
+      // code; everything else (our AppErrors, @fastify/multipart's FST_ codes, disk errors) keeps its meaning.
+      if (e !== storeError && !isAppError(e) && code === undefined && e instanceof Error) {
+        throw new AppError('UPLOAD_INVALID', `malformed multipart body: ${e.message}`, { cause: e });
+      }
       throw e;
+    } finally {
+      clearTimeout(timer);
     }
     const result = await app.uploads.accept(received);
     request.log.info({ audio_id: result.audio_id, source_id: result.source_id }, 'upload stored');
