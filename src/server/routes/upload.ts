@@ -64,9 +64,6 @@ export default async function uploadRoutes(app: FastifyInstance) {
         }
         file = undefined;
       }
-      // The parts end cleanly also when the connection drops between two parts: only a complete body counts.
-      // (inject()'s request has no `complete`; a real one is false until the parser saw the whole message.)
-      if (request.raw.complete === false) throw new AppError('UPLOAD_INCOMPLETE', 'the connection ended before the upload was complete');
     })();
     try {
       await Promise.race([receiveAll, timedOut]);
@@ -79,8 +76,9 @@ export default async function uploadRoutes(app: FastifyInstance) {
         throw timeout;
       }
       const code = (e as { code?: string }).code;
-      // A connection cut mid-file (or a body that ends inside a part) ends the file stream early.
-      if (code === 'ERR_STREAM_PREMATURE_CLOSE') {
+      // A connection cut mid-file or between parts (the request errors "aborted"), or a body that ends inside
+      // a part: the client's upload is incomplete, not our failure.
+      if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET') {
         throw new AppError('UPLOAD_INCOMPLETE', 'the connection ended before the upload was complete');
       }
       // The multipart parser's own refusals (no boundary, malformed part headers) are plain Errors without a
