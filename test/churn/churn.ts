@@ -59,6 +59,18 @@ export async function churn(total: number, concurrency = 4, viewerCount = 0): Pr
   s.app.sessions.on('closed', (session, { reason }) => {
     if (viewerSessions.has(session.id)) viewers.close_reasons[reason] = (viewers.close_reasons[reason] ?? 0) + 1;
   });
+  let answered = 0;
+  /** The session id of an answered offer; a refusal is counted by its code. */
+  const answeredId = (r: { statusCode: number; json(): unknown }): string | null => {
+    const body = r.json() as { session_id?: string; error?: { code?: string } };
+    if (r.statusCode !== 200) {
+      const code = body.error?.code ?? String(r.statusCode);
+      refused[code] = (refused[code] ?? 0) + 1;
+      return null;
+    }
+    answered++;
+    return body.session_id!;
+  };
   const gone = (id: string) =>
     new Promise<void>((resolve) => {
       const timer = setInterval(() => {
@@ -75,13 +87,8 @@ export async function churn(total: number, concurrency = 4, viewerCount = 0): Pr
     const rx = await browser!.newReceiver();
     try {
       const r = await s.app.inject({ method: 'POST', url: '/webrtc/offer', payload: offerPayload(await rx.createOffer()) });
-      if (r.statusCode !== 200) {
-        const code = (r.json() as { error?: { code?: string } }).error?.code ?? String(r.statusCode);
-        refused[code] = (refused[code] ?? 0) + 1;
-        return;
-      }
-      answered++;
-      const id = r.json().session_id as string;
+      const id = answeredId(r);
+      if (id === null) return;
       viewerSessions.add(id);
       await rx.acceptAnswer(r.json().sdp);
       if (kind === 'delete-starting') {
@@ -106,7 +113,6 @@ export async function churn(total: number, concurrency = 4, viewerCount = 0): Pr
       await rx.close();
     }
   };
-  let answered = 0;
   const one = async (i: number) => {
     if (browser && i >= 20 && (i - 20) % viewerEvery === 0 && viewersStarted < viewerCount) {
       await withViewer(VIEWER_KINDS[viewersStarted++ % VIEWER_KINDS.length]!);
@@ -120,14 +126,8 @@ export async function churn(total: number, concurrency = 4, viewerCount = 0): Pr
         if (!viewerSessions.has(sess.id)) void s.app.sessions.delete(sess.id).catch(() => {});
       }
     }
-    const r = await pending;
-    if (r.statusCode !== 200) {
-      const code = (r.json() as { error?: { code?: string } }).error?.code ?? String(r.statusCode);
-      refused[code] = (refused[code] ?? 0) + 1;
-      return;
-    }
-    answered++;
-    const id = r.json().session_id as string;
+    const id = answeredId(await pending);
+    if (id === null) return;
     if (i % 10 === 7) {
       // Left alone: ends by the connect timeout.
       await gone(id);
