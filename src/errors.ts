@@ -44,6 +44,8 @@ export const ERROR_STATUS = {
   IMAGE_TOO_LARGE: 422,
   // 429: too many offers from one client (Retry-After)
   RATE_LIMITED: 429,
+  /** One uploader (API key, else client address) holds its quota of stored uploads (upload.quotaBytesPerUploader / quotaFilesPerUploader). */
+  UPLOAD_QUOTA_EXCEEDED: 429,
   // 503: try again later
   AT_CAPACITY: 503,
   SHUTTING_DOWN: 503,
