@@ -30,6 +30,9 @@ export default async function uploadRoutes(app: FastifyInstance) {
     if (!request.isMultipart()) {
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'POST /upload takes multipart/form-data with file fields "audio" and/or "source"');
     }
+    // Per uploader: its API key, else its address. One at its quota is refused before a byte is read.
+    const uploader = app.auth.clientKey(request);
+    app.uploads.checkQuota(uploader, 1, 1);
     const received: Partial<Record<UploadField, ReceivedFile>> = {};
     try {
       for await (const part of request.parts()) {
@@ -45,7 +48,7 @@ export default async function uploadRoutes(app: FastifyInstance) {
       await app.uploads.discard(received);
       throw e;
     }
-    const result = await app.uploads.accept(received);
+    const result = await app.uploads.accept(received, uploader);
     request.log.info({ audio_id: result.audio_id, source_id: result.source_id }, 'upload stored');
     return reply.status(200).send(result);
   });
