@@ -47,6 +47,7 @@ export interface NativeAddon {
   webrtcLinkIncoming(h: NativeHandle, element: string, targets: IncomingTargets): void;
   padWatch(h: NativeHandle, element: string, pad: string): void;
   padCounters(h: NativeHandle, element: string, pad: string): PadCounters;
+  eventsDropped(): number;
 }
 
 const ADDON_RELATIVE = join('src', 'native', 'build', 'Release', 'ditto_gst.node');
@@ -68,6 +69,11 @@ function addonPath(): string {
 }
 
 let loaded: NativeAddon | null = null;
+
+/** Whether the addon has been loaded (something asked GStreamer for work). */
+export function nativeLoaded(): boolean {
+  return loaded !== null;
+}
 
 export function native(): NativeAddon {
   if (!loaded) {

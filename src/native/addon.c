@@ -259,6 +259,17 @@ dg_has_factory (napi_env env, napi_callback_info info)
   return out;
 }
 
+/* eventsDropped(): droppable events (element messages) dropped because the
+ * JS thread was behind, all pipelines, since the process started. */
+static napi_value
+dg_events_dropped_js (napi_env env, napi_callback_info info)
+{
+  napi_value out;
+
+  napi_create_double (env, (double) dg_events_dropped (), &out);
+  return out;
+}
+
 #define EXPORT(name, fn) { name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL }
 
 NAPI_MODULE_INIT ()
@@ -291,6 +302,7 @@ NAPI_MODULE_INIT ()
     EXPORT ("webrtcLinkIncoming", dg_webrtc_link_incoming),
     EXPORT ("padWatch", dg_pad_watch),
     EXPORT ("padCounters", dg_pad_counters),
+    EXPORT ("eventsDropped", dg_events_dropped_js),
   };
 
   napi_define_properties (env, exports, G_N_ELEMENTS (props), props);

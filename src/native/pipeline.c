@@ -152,7 +152,13 @@ bus_sync (GstBus * bus, GstMessage * msg, gpointer data)
       s = message_base (msg, "element");
       gst_structure_set (s, "name", G_TYPE_STRING, gst_structure_get_name (ms),
           "fields", GST_TYPE_STRUCTURE, ms, NULL);
-      dg_post_emit (pipe, NULL, "element", s, NULL);
+      /* Element messages are telemetry (stats, faces): a flood of them is
+       * dropped rather than queued without bound. An element's end-of-stream
+       * report ("…-eos") says something once, so it always arrives. */
+      if (g_str_has_suffix (gst_structure_get_name (ms), "-eos"))
+        dg_post_emit (pipe, NULL, "element", s, NULL);
+      else
+        dg_post_emit_droppable (pipe, NULL, "element", s);
       break;
     }
     case GST_MESSAGE_LATENCY:
