@@ -29,6 +29,8 @@ export interface NativeAddon {
   appsrcCheck(h: NativeHandle, element: string): void;
   appsrcPush(h: NativeHandle, element: string, data: Buffer): boolean;
   appsrcEos(h: NativeHandle, element: string): void;
+  appsrcFlush(h: NativeHandle, element: string, start: boolean): void;
+  elementEmit(h: NativeHandle, element: string, signal: string): void;
   elementSendEos(h: NativeHandle, element: string): Promise<void>;
   webrtcConfigure(h: NativeHandle, element: string, ice: IceConfig | undefined): void;
   webrtcAnswer(h: NativeHandle, element: string, offerSdp: string, capsWaitMs: number, gatherTimeoutMs: number): Promise<string>;

@@ -289,6 +289,8 @@ NAPI_MODULE_INIT ()
     EXPORT ("appsrcPush", dg_appsrc_push),
     EXPORT ("appsrcEos", dg_appsrc_eos),
     EXPORT ("elementSendEos", dg_element_send_eos),
+    EXPORT ("elementEmit", dg_element_emit),
+    EXPORT ("appsrcFlush", dg_appsrc_flush),
     EXPORT ("webrtcConfigure", dg_webrtc_configure),
     EXPORT ("webrtcAnswer", dg_webrtc_answer),
     EXPORT ("webrtcAddIceCandidate", dg_webrtc_add_candidate),

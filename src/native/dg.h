@@ -251,6 +251,8 @@ napi_value dg_appsrc_check (napi_env env, napi_callback_info info);
 napi_value dg_appsrc_push (napi_env env, napi_callback_info info);
 napi_value dg_appsrc_eos (napi_env env, napi_callback_info info);
 napi_value dg_element_send_eos (napi_env env, napi_callback_info info);
+napi_value dg_element_emit (napi_env env, napi_callback_info info);
+napi_value dg_appsrc_flush (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_configure (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_answer (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_add_candidate (napi_env env, napi_callback_info info);
