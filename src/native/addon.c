@@ -7,7 +7,8 @@
 GST_DEBUG_CATEGORY (dg_debug);
 
 static GMainContext *control_ctx;
-static GThreadPool *pool;
+static GThreadPool *pool;       /* starts: state changes, latency, EOS */
+static GThreadPool *teardown_pool;      /* closes only */
 static GError *init_error;
 
 static gpointer
@@ -41,9 +42,13 @@ init_once (gpointer data)
   g_thread_unref (g_thread_new ("dg-control", control_thread_main,
           g_main_loop_new (control_ctx, FALSE)));
 
-  /* Shared (non-exclusive) GLib pool: threads exist only while there is work.
-   * A few in parallel so that one slow teardown never delays another session. */
+  /* Shared (non-exclusive) GLib pools: threads exist only while there is
+   * work. Teardown (set_state(NULL), up to seconds each under churn, and a
+   * bounded wait for finalization) has its own few threads, so a burst of
+   * closes never delays a starting session, and a close that waits on a
+   * latency task of its pipeline never waits behind other closes. */
   pool = g_thread_pool_new (pool_func, NULL, 8, FALSE, NULL);
+  teardown_pool = g_thread_pool_new (pool_func, NULL, 4, FALSE, NULL);
   return GINT_TO_POINTER (TRUE);
 }
 
@@ -80,7 +85,8 @@ dg_control_timeout (guint ms, GSourceFunc func, gpointer data,
 void
 dg_pool_push (gpointer task)
 {
-  g_thread_pool_push (pool, task, NULL);
+  g_thread_pool_push (((DgTask *) task)->kind == DG_TASK_CLOSE ?
+      teardown_pool : pool, task, NULL);
 }
 
 /* ---- finalize watch ---- */
