@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { ChromiumBrowser, type ChromiumReceiver } from '../helpers/chromium.js';
 import { DEMO_MOUTH_REGION, elementOffsetMs, receivedOffsetMs, toneBurstWav } from './lip-sync.js';
 import { qualityCurve } from './quality-curve.js';
+import { renderSpeed } from './render-speed.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const DIST = join(ROOT, 'dist');
@@ -69,7 +70,7 @@ function animatorBench(): void {
     encoding: 'utf8',
   });
   process.stdout.write(r.stdout || r.stderr);
-  console.log('targets: live 512x512 @ 25 fps well under 20 % of one core; offline >= 20x real time');
+  console.log('targets: live <= 3 ms CPU per 512x512 frame (under 8 % of a core at 25 fps); offline >= 20x real time');
 }
 
 function elementOffline(): void {
@@ -253,26 +254,14 @@ async function warmUp(target: Target, browser: ChromiumBrowser): Promise<void> {
   await runSessions(target, browser, 1, false).catch(() => {});
 }
 
-function renderSpeed(): void {
-  header('render (ditto-gst render, speech.wav, 512x512, encoders and muxer included)');
-  const audioS = (statSync(SPEECH).size - 44) / 2 / 16_000;
-  const dir = mkdtempSync(join(tmpdir(), 'ditto-bench-render-'));
-  try {
-    for (const ext of ['mp4', 'webm']) {
-      const out = join(dir, `out.${ext}`);
-      const t0 = performance.now();
-      // bash's `time` reports the child's user and system CPU.
-      const r = spawnSync('bash', ['-c', `TIMEFORMAT='%U %S'; time node ${join(DIST, 'src', 'cli', 'main.js')} render --quiet --image ${PORTRAIT} --audio ${SPEECH} --out ${out} --plugin-path ${PLUGIN_DIR}`], { cwd: ROOT, encoding: 'utf8' });
-      const wallS = (performance.now() - t0) / 1000;
-      if (r.status !== 0) {
-        console.log(`${ext}: render failed: ${r.stderr.slice(-300)}`);
-        continue;
-      }
-      const [u, sys] = r.stderr.trim().split('\n').pop()!.split(' ').map(Number) as [number, number];
-      console.log(`${ext.padEnd(5)} ${f(audioS, 2)} s in ${f(wallS, 2)} s wall: ${f(audioS / wallS, 1)}x real time; CPU ${f(u + sys, 2)} s: ${f(audioS / (u + sys), 1)}x per core; ${f(statSync(out).size / 1e6, 2)} MB`);
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+function renderSection(): void {
+  header('render (ditto-gst render, 512x512, one process each: start-up, encoders and muxer included)');
+  const rows = renderSpeed({ cli: join(DIST, 'src', 'cli', 'main.js'), pluginDir: PLUGIN_DIR, imagePath: PORTRAIT, speechPath: SPEECH, cwd: ROOT });
+  console.log('clip        out    audio s   wall s  x real time   CPU s  x per core  2 idle cores (CPU/2)   MB');
+  for (const r of rows) {
+    console.log(
+      `${r.clip.padEnd(11)} ${r.container.padEnd(5)} ${f(r.audioS, 2).padStart(8)} ${f(r.wallS, 2).padStart(8)} ${f(r.audioS / r.wallS, 1).padStart(12)} ${f(r.cpuS, 2).padStart(7)} ${f(r.audioS / r.cpuS, 1).padStart(11)} ${f((2 * r.audioS) / r.cpuS, 1).padStart(17)}x ${f(r.bytes / 1e6, 2).padStart(6)}`,
+    );
   }
   console.log('target: >= 20x real time including encoding (process start, Node and GStreamer loading included)');
 }
@@ -342,7 +331,7 @@ try {
   if (!process.env['BENCH_ONLY'] || process.env['BENCH_ONLY'] === 'offline') {
     animatorBench();
     elementOffline();
-    renderSpeed();
+    renderSection();
     qualitySection();
   }
   if (!process.env['BENCH_ONLY'] || process.env['BENCH_ONLY'] === 'sessions') await servedSessions();
