@@ -11,7 +11,8 @@
  *    video - audio, median of 1 s samples after the first 3 s) and by content (the mouth against the heard
  *    tone bursts, cross-correlated; see lip-sync.ts) — video bitrate, server CPU per session, RSS: for our
  *    server, the floor (the same graph answered by a bare script on the addon) and the bare webrtcbin graph
- *    (test sources instead of the element, same encoders), with the CPU ratio to the bare graph.
+ *    (test sources instead of the element, same encoders), with the CPU ratio to the bare graph; and the
+ *    sender's own audio-vs-video send skew at the payloaders (send-skew.ts), which no receiver affects.
  *
  * Options (env): BENCH_SESSIONS="1,4,8"  BENCH_SECONDS=8 (measurement window per run)
  *                BENCH_ONLY=offline|sessions (one half)
@@ -25,6 +26,7 @@ import { ChromiumBrowser, type ChromiumReceiver } from '../helpers/chromium.js';
 import { DEMO_MOUTH_REGION, elementOffsetMs, receivedOffsetMs, toneBurstWav } from './lip-sync.js';
 import { qualityCurve } from './quality-curve.js';
 import { renderSpeed } from './render-speed.js';
+import { sendSkew } from './send-skew.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const DIST = join(ROOT, 'dist');
@@ -149,11 +151,11 @@ async function startServer(): Promise<Target> {
   };
 }
 
-async function startFloor(graph: 'ditto' | 'bare'): Promise<Target> {
+async function startFloor(graph: 'ditto' | 'bare', extraEnv: Record<string, string> = {}): Promise<Target> {
   const proc = spawn(process.execPath, [join(DIST, 'test', 'bench', 'floor-server.js'), '0'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DITTO_MEDIA_DIRS: MEDIA, FLOOR_AUDIO: CLIP, FLOOR_GRAPH: graph },
+    env: { ...process.env, DITTO_MEDIA_DIRS: MEDIA, FLOOR_AUDIO: CLIP, FLOOR_GRAPH: graph, ...extraEnv },
   });
   const m = await waitForLine(proc, /"listening":(\d+)/);
   const base = `http://127.0.0.1:${m[1]}`;
@@ -281,6 +283,27 @@ function qualitySection(): void {
   console.log(`vp8.pipeline sends ${Number(chosen) / 1000} kbit/s`);
 }
 
+/**
+ * The sender's half of lip sync, apart from any browser: how much later than its video the graph sends the
+ * audio of the same instant (payloader send time - PTS, medians; see send-skew.ts). Chrome's playout starts
+ * from this skew and its A/V sync corrects it only slowly, so it shows in the Chrome column above.
+ * Separate floors with the payloaders' debug log on, so the logging costs nothing in the table above.
+ */
+async function senderSkew(browser: ChromiumBrowser): Promise<void> {
+  const cells: string[] = [];
+  for (const graph of ['ditto', 'bare'] as const) {
+    const log = join(MEDIA, `payloaders-${graph}.log`);
+    const floor = await startFloor(graph, { GST_DEBUG: 'rtpbasepayload:6', GST_DEBUG_NO_COLOR: '1', GST_DEBUG_FILE: log });
+    try {
+      await runSessions(floor, browser, 1, false);
+      cells.push(`${floor.name} ${f(sendSkew(readFileSync(log, 'utf8')).audioMinusVideoMs)} ms`);
+    } finally {
+      floor.proc.kill('SIGTERM');
+    }
+  }
+  console.log(`sender: audio leaves after its video by (send - PTS at the payloaders): ${cells.join(', ')} (target 0 +- 5)`);
+}
+
 async function servedSessions(): Promise<void> {
   header('served sessions, headless Chromium receivers (512x512 VP8 + Opus)');
   const element = elementOffsetMs({ pluginDir: PLUGIN_DIR, imagePath: PORTRAIT, region: DEMO_MOUTH_REGION });
@@ -313,6 +336,7 @@ async function servedSessions(): Promise<void> {
       const ratio = results.get(server)!.cpuPctPerSession / results.get(bare)!.cpuPctPerSession;
       console.log(`   CPU ratio server / bare graph at ${n}: ${f(ratio, 2)} (target <= 1.1 at the same bitrate; bitrates above)`);
     }
+    await senderSkew(browser);
     console.log('A/V: video - audio in ms, positive = video ahead of the sound. "A/V mouth" is what the viewer sees and hears, the');
     console.log(`     element's own offset (${f(element.offsetMs, 0)} ms) included; per-receiver medians, then the median.`);
     console.log('targets: A/V within +-15 ms by both methods; answer <= 30 ms median warm; first frame <= 150 ms;');
