@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { withoutCodec } from '../helpers/chromium-like-offer.js';
 import { ChromiumBrowser, CHROMIUM_PATH, chromiumAvailable, type ChromiumReceiver } from '../helpers/chromium.js';
 import { startFakePool, type FakePool } from '../helpers/ditto-pool.js';
-import { CHROMIUM_OFFER_FIXTURE, offerPayload, ROOT, testServer, type TestServer } from '../helpers/server-app.js';
+import { offerPayload, ROOT, testServer, type TestServer } from '../helpers/server-app.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sh = (...args: string[]) => execFileSync(args[0]!, args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
@@ -234,12 +234,12 @@ function skipped(fault: string, why: string): FaultRow {
   return { fault, reason: null, detail: null, othersFpsDuring: 0, othersFpsAfter: 0, othersOpen: '-', serverUp: true, metric: '-', closedDelta: 0, skipped: why };
 }
 
-/** Pipelines dir whose H.264 template errors in its input after 25 buffers (VP8 sessions are untouched). */
+/** Pipelines dir whose H.264 template errors in its input after 120 buffers (VP8 sessions are untouched). */
 function faultyPipelines(): string {
   const dir = mkdtempSync(join(tmpdir(), 'ditto-faults-pipelines-'));
   for (const f of readdirSync(join(ROOT, 'pipelines'))) copyFileSync(join(ROOT, 'pipelines', f), join(dir, f));
   const h264 = readFileSync(join(ROOT, 'pipelines', 'h264.pipeline'), 'utf8');
-  const tapped = h264.replace('{{audio_source}} ! audioconvert', '{{audio_source}} ! identity error-after=25 ! audioconvert');
+  const tapped = h264.replace('{{audio_source}} ! audioconvert', '{{audio_source}} ! identity error-after=120 ! audioconvert');
   if (tapped === h264) throw new Error('the H.264 template no longer has the input the element-error fault taps');
   writeFileSync(join(dir, 'h264-faulty.pipeline'), tapped);
   return dir;
@@ -298,22 +298,28 @@ export async function runFaults(opts: FaultOptions = {}): Promise<FaultRow[]> {
         }
       }
       if (want('element-error')) {
-        // No browser needed: the H.264-only offer is a recorded Chromium one; the input errors regardless.
-        const offer = withoutCodec(readFileSync(CHROMIUM_OFFER_FIXTURE, 'utf8'), 'VP8');
-        log('element-error: an H.264 session whose input errors after 25 buffers');
+        // A viewer that offers H.264 only gets the faulty graph; its input errors once it is flowing.
+        const rx = await browser.newReceiver();
+        const sdp = withoutCodec(await rx.createOffer(), 'VP8');
+        log('element-error: an H.264 session (viewer connected) whose input errors after 120 buffers');
         let refused: string | null = null;
         const row = await rig.measure(
           'element-error',
           async () => {
-            const r = await server.app.inject({ method: 'POST', url: '/webrtc/offer', payload: offerPayload(offer, { audio_path: 'long.wav' }) });
-            if (r.statusCode === 200) return r.json().session_id as string;
-            // the error beat the answer (a loaded machine): the offer itself is refused, nothing is left running
-            refused = `HTTP ${r.statusCode} ${r.json().error?.code}`;
-            return '';
+            const r = await server.app.inject({ method: 'POST', url: '/webrtc/offer', payload: offerPayload(sdp, { audio_path: 'long.wav' }) });
+            if (r.statusCode !== 200) {
+              // the error beat the answer (a loaded machine): the offer itself is refused, nothing is left running
+              refused = `HTTP ${r.statusCode} ${r.json().error?.code}`;
+              return '';
+            }
+            await rx.acceptAnswer(r.json().sdp);
+            return r.json().session_id as string;
           },
           endTimeoutMs,
         );
         rows.push(refused ? { ...row, reason: refused } : row);
+        log(`element-error: its viewer decoded ${(await rx.stats()).video?.framesDecoded ?? 0} frames before the error`);
+        await rx.close();
       }
     }
     if (want('worker-killed')) rows.push(await workerKilled(nBystanders, endTimeoutMs, log, cleanups));
