@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { withoutCodec } from '../helpers/chromium-like-offer.js';
 import { ChromiumBrowser, CHROMIUM_PATH, chromiumAvailable, type ChromiumReceiver } from '../helpers/chromium.js';
 import { startFakePool, type FakePool } from '../helpers/ditto-pool.js';
+import { repeatWav } from '../helpers/media-files.js';
 import { offerPayload, ROOT, testServer, type TestServer } from '../helpers/server-app.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -55,17 +56,6 @@ export interface FaultOptions {
 }
 
 export const FAULTS = ['browser-vanishes', 'link-cut', 'element-error', 'worker-killed'] as const;
-
-/** The sample speech played `times` over, as one WAV (PCM: the data chunk repeated, the sizes fixed). */
-export function repeatWav(wav: Buffer, times: number): Buffer {
-  const at = wav.indexOf('data', 12);
-  const size = wav.readUInt32LE(at + 4);
-  const data = wav.subarray(at + 8, at + 8 + size);
-  const header = Buffer.from(wav.subarray(0, at + 8));
-  header.writeUInt32LE(size * times, at + 4);
-  header.writeUInt32LE(header.length - 8 + size * times, 4);
-  return Buffer.concat([header, ...Array(times).fill(data)]);
-}
 
 /** Counter values of one metric family by label set, from the Prometheus text. */
 function counters(text: string, name: string): Map<string, number> {

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { multipart } from '../helpers/media-files.js';
+import { multipart, repeatWav } from '../helpers/media-files.js';
 import { testServer } from '../helpers/server-app.js';
 
 /**
@@ -34,13 +34,7 @@ t.test('a full upload disk answers 507 STORAGE_FULL, keeps nothing partial, and 
   t.teardown(() => s.cleanup());
   const speech = readFileSync(join(s.mediaDir, 'speech.wav'));
   const portrait = readFileSync(join(s.mediaDir, 'portrait.jpg'));
-  // the sample speech, 8 times over in one WAV: ~3 MiB, more than the whole disk
-  const at = speech.indexOf('data', 12);
-  const size = speech.readUInt32LE(at + 4);
-  const header = Buffer.from(speech.subarray(0, at + 8));
-  header.writeUInt32LE(size * 8, at + 4);
-  header.writeUInt32LE(header.length - 8 + size * 8, 4);
-  const big = Buffer.concat([header, ...Array(8).fill(speech.subarray(at + 8, at + 8 + size))]);
+  const big = repeatWav(speech, 8); // ~3 MiB, more than the whole disk
   const post = (field: string, filename: string, data: Buffer) => {
     const { payload, headers } = multipart([{ field, filename, data }]);
     return s.app.inject({ method: 'POST', url: '/upload', payload, headers });

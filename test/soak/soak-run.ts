@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChromiumBrowser, type ChromiumReceiver } from '../helpers/chromium.js';
 import { offerPayload, testServer } from '../helpers/server-app.js';
-import { repeatWav } from '../faults/scenarios.js';
+import { repeatWav } from '../helpers/media-files.js';
 
 export interface SoakSample {
   /** Seconds since the sessions were connected (end of this interval). */
