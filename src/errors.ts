@@ -51,6 +51,8 @@ export const ERROR_STATUS = {
   SHUTTING_DOWN: 503,
   /** backend "ditto": the model's worker pool cannot be reached (not started, crashed, wrong socket) */
   MODEL_UNAVAILABLE: 503,
+  // 507: the upload directory's disk (or quota) is full; nothing partial is kept
+  STORAGE_FULL: 507,
   // 500: our fault (or GStreamer's)
   PIPELINE_START_FAILED: 500,
   INTERNAL: 500,

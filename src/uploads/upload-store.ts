@@ -53,6 +53,13 @@ export interface PruneResult {
   totalBytes: number;
 }
 
+/** A full disk or quota is the operator's problem, not a crash: 507 STORAGE_FULL (the log keeps the errno). */
+function storageError(e: unknown, field: string): unknown {
+  const code = (e as { code?: string }).code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return e;
+  return new AppError('STORAGE_FULL', `no space left to store ${field}; try again later`, { details: { field }, cause: e });
+}
+
 export class UploadStore {
   /** Who uploaded what (upload-owners.ts); UploadService charges and checks quotas with it. */
   readonly owners = new UploadOwners();
@@ -101,7 +108,7 @@ export class UploadStore {
       if ((e as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
         throw new AppError('PAYLOAD_TOO_LARGE', `${field} is larger than the limit of ${limit} bytes`, { details: { field, limit } });
       }
-      throw e;
+      throw storageError(e, field);
     }
     return { tempPath, size, sha256: hash.digest('hex'), head: Buffer.concat(headChunks) };
   }
@@ -124,7 +131,9 @@ export class UploadStore {
       // not stored yet
     }
     if (created) {
-      await rename(file.tempPath, path);
+      await rename(file.tempPath, path).catch((e: unknown) => {
+        throw storageError(e, 'upload');
+      });
     } else {
       await this.discard(file.tempPath);
       const now = new Date();
