@@ -48,11 +48,15 @@ export const ERROR_STATUS = {
   IMAGE_TOO_LARGE: 422,
   // 429: too many offers from one client (Retry-After)
   RATE_LIMITED: 429,
+  /** One uploader (API key, else client address) holds its quota of stored uploads (upload.quotaBytesPerUploader / quotaFilesPerUploader). */
+  UPLOAD_QUOTA_EXCEEDED: 429,
   // 503: try again later
   AT_CAPACITY: 503,
   SHUTTING_DOWN: 503,
   /** backend "ditto": the model's worker pool cannot be reached (not started, crashed, wrong socket) */
   MODEL_UNAVAILABLE: 503,
+  // 507: the upload directory's disk (or quota) is full; nothing partial is kept
+  STORAGE_FULL: 507,
   // 500: our fault (or GStreamer's)
   PIPELINE_START_FAILED: 500,
   INTERNAL: 500,

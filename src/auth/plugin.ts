@@ -57,6 +57,12 @@ export interface Auth {
   limitOffers: onRequestHookHandler;
   /** Whether a request carries an admin token. */
   isAdmin(request: FastifyRequest): boolean;
+  /**
+   * Who is asking, for per-client limits (offer rate, upload quota): a digest of the API key (or admin token)
+   * when a valid one is sent (one tenant behind a shared NAT or proxy), else the client address. An invalid
+   * bearer never names a client of its own, so nobody escapes a limit by inventing tokens.
+   */
+  clientKey(request: FastifyRequest): string;
 }
 
 declare module 'fastify' {
@@ -100,17 +106,18 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions & { sessions: 
     maxAge: 600,
   });
 
+  const clientKey = (request: FastifyRequest) => {
+    const key = bearerToken(request);
+    return key !== null && (apiKeys.has(key) || admins.has(key)) ? `key:${digest(key).toString('hex')}` : `ip:${request.ip}`;
+  };
+
   await app.register(rateLimit, { global: false });
   const limitOffers: onRequestHookHandler =
     opts.offerRateMax > 0
       ? app.rateLimit({
           max: opts.offerRateMax,
           timeWindow: opts.offerRateWindowS * 1000,
-          // Per API key when one is sent (one tenant behind a shared NAT or proxy), else per address.
-          keyGenerator: (request) => {
-            const key = bearerToken(request);
-            return key !== null && (apiKeys.has(key) || admins.has(key)) ? `key:${digest(key).toString('hex')}` : `ip:${request.ip}`;
-          },
+          keyGenerator: clientKey,
           errorResponseBuilder: (_request, context) =>
             new AppError('RATE_LIMITED', `too many offers: at most ${context.max} per ${context.after}`, {
               retryAfterS: Math.max(1, Math.ceil(context.ttl / 1000)),
@@ -125,6 +132,7 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions & { sessions: 
     owners,
     handOut: (id) => owners.handOut(id),
     isAdmin,
+    clientKey,
     limitOffers,
     requireSessionOwner({ param = 'id', websocket = false } = {}) {
       return async (request, reply) => {

@@ -130,7 +130,20 @@ export const configSchema = z.object({
         .int()
         .min(0)
         .default(1024 * 1024 * 1024)
-        .describe('the upload directory is kept below this size, oldest files first (bytes; 0 = no limit)'),
+        .describe('the upload directory is kept below this size: unowned files first, then the oldest of the heaviest uploader (bytes; 0 = no limit)'),
+      // Per uploader (its API key, else its address): beyond either, POST /upload answers 429 UPLOAD_QUOTA_EXCEEDED.
+      quotaBytesPerUploader: z
+        .number()
+        .int()
+        .min(0)
+        .default(256 * 1024 * 1024)
+        .describe('most bytes of stored uploads one uploader (API key, else client address) may hold (0 = no limit)'),
+      quotaFilesPerUploader: z
+        .number()
+        .int()
+        .min(0)
+        .default(200)
+        .describe('most stored upload files one uploader (API key, else client address) may hold (0 = no limit)'),
     })
     .prefault({}),
   liveAudio: z

@@ -29,6 +29,11 @@ export class Element {
     return nativeCall(() => native().elementGet(this.pipeline.handle, this.name, prop));
   }
 
+  /** Emits a no-argument action signal (e.g. dittotalkinghead's "interrupt"). GST_PROPERTY when it has none of that name. */
+  emit(signal: string): void {
+    nativeCall(() => native().elementEmit(this.pipeline.handle, this.name, signal));
+  }
+
   /**
    * Sends EOS into the element (through its sink pad) from a worker thread, so that what is downstream
    * finishes: a muxer writes its index, a filesink posts EOS. Resolves once the element took the event.
@@ -72,6 +77,15 @@ export class AppSrc extends Element {
   /** false when the appsrc does not accept data (flushing, after EOS, stopped). Never blocks: block=true is refused. */
   push(data: Buffer): boolean {
     return nativeCall(() => native().appsrcPush(this.pipeline.handle, this.name, data));
+  }
+
+  /**
+   * One half of dropping what the appsrc holds queued: 'start' stops it pushing, 'stop' clears its queue and
+   * lets it push again. The flush stays inside the appsrc (downstream keeps its state and timeline). 'stop'
+   * waits for the appsrc's thread to leave a push in progress: release whatever downstream holds it first.
+   */
+  flush(phase: 'start' | 'stop'): void {
+    nativeCall(() => native().appsrcFlush(this.pipeline.handle, this.name, phase === 'start'));
   }
 
   endOfStream(): void {

@@ -29,6 +29,8 @@ export interface NativeAddon {
   appsrcCheck(h: NativeHandle, element: string): void;
   appsrcPush(h: NativeHandle, element: string, data: Buffer): boolean;
   appsrcEos(h: NativeHandle, element: string): void;
+  appsrcFlush(h: NativeHandle, element: string, start: boolean): void;
+  elementEmit(h: NativeHandle, element: string, signal: string): void;
   elementSendEos(h: NativeHandle, element: string): Promise<void>;
   webrtcConfigure(h: NativeHandle, element: string, ice: IceConfig | undefined): void;
   webrtcAnswer(h: NativeHandle, element: string, offerSdp: string, capsWaitMs: number, gatherTimeoutMs: number): Promise<string>;
@@ -47,6 +49,7 @@ export interface NativeAddon {
   webrtcLinkIncoming(h: NativeHandle, element: string, targets: IncomingTargets): void;
   padWatch(h: NativeHandle, element: string, pad: string): void;
   padCounters(h: NativeHandle, element: string, pad: string): PadCounters;
+  eventsDropped(): number;
 }
 
 const ADDON_RELATIVE = join('src', 'native', 'build', 'Release', 'ditto_gst.node');
@@ -68,6 +71,11 @@ function addonPath(): string {
 }
 
 let loaded: NativeAddon | null = null;
+
+/** Whether the addon has been loaded (something asked GStreamer for work). */
+export function nativeLoaded(): boolean {
+  return loaded !== null;
+}
 
 export function native(): NativeAddon {
   if (!loaded) {

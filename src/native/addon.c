@@ -7,7 +7,8 @@
 GST_DEBUG_CATEGORY (dg_debug);
 
 static GMainContext *control_ctx;
-static GThreadPool *pool;
+static GThreadPool *pool;       /* starts: state changes, latency, EOS */
+static GThreadPool *teardown_pool;      /* closes only */
 static GError *init_error;
 
 static gpointer
@@ -41,9 +42,13 @@ init_once (gpointer data)
   g_thread_unref (g_thread_new ("dg-control", control_thread_main,
           g_main_loop_new (control_ctx, FALSE)));
 
-  /* Shared (non-exclusive) GLib pool: threads exist only while there is work.
-   * A few in parallel so that one slow teardown never delays another session. */
+  /* Shared (non-exclusive) GLib pools: threads exist only while there is
+   * work. Teardown (set_state(NULL), up to seconds each under churn, and a
+   * bounded wait for finalization) has its own few threads, so a burst of
+   * closes never delays a starting session, and a close that waits on a
+   * latency task of its pipeline never waits behind other closes. */
   pool = g_thread_pool_new (pool_func, NULL, 8, FALSE, NULL);
+  teardown_pool = g_thread_pool_new (pool_func, NULL, 4, FALSE, NULL);
   return GINT_TO_POINTER (TRUE);
 }
 
@@ -80,7 +85,8 @@ dg_control_timeout (guint ms, GSourceFunc func, gpointer data,
 void
 dg_pool_push (gpointer task)
 {
-  g_thread_pool_push (pool, task, NULL);
+  g_thread_pool_push (((DgTask *) task)->kind == DG_TASK_CLOSE ?
+      teardown_pool : pool, task, NULL);
 }
 
 /* ---- finalize watch ---- */
@@ -259,6 +265,17 @@ dg_has_factory (napi_env env, napi_callback_info info)
   return out;
 }
 
+/* eventsDropped(): droppable events (element messages) dropped because the
+ * JS thread was behind, all pipelines, since the process started. */
+static napi_value
+dg_events_dropped_js (napi_env env, napi_callback_info info)
+{
+  napi_value out;
+
+  napi_create_double (env, (double) dg_events_dropped (), &out);
+  return out;
+}
+
 #define EXPORT(name, fn) { name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL }
 
 NAPI_MODULE_INIT ()
@@ -278,6 +295,8 @@ NAPI_MODULE_INIT ()
     EXPORT ("appsrcPush", dg_appsrc_push),
     EXPORT ("appsrcEos", dg_appsrc_eos),
     EXPORT ("elementSendEos", dg_element_send_eos),
+    EXPORT ("elementEmit", dg_element_emit),
+    EXPORT ("appsrcFlush", dg_appsrc_flush),
     EXPORT ("webrtcConfigure", dg_webrtc_configure),
     EXPORT ("webrtcAnswer", dg_webrtc_answer),
     EXPORT ("webrtcAddIceCandidate", dg_webrtc_add_candidate),
@@ -291,6 +310,7 @@ NAPI_MODULE_INIT ()
     EXPORT ("webrtcLinkIncoming", dg_webrtc_link_incoming),
     EXPORT ("padWatch", dg_pad_watch),
     EXPORT ("padCounters", dg_pad_counters),
+    EXPORT ("eventsDropped", dg_events_dropped_js),
   };
 
   napi_define_properties (env, exports, G_N_ELEMENTS (props), props);

@@ -97,6 +97,7 @@ struct _DgPipe
   guint pool_tasks;             /* (L) latency tasks in flight */
   guint negotiating;            /* (L) answer chains before set-local-description completed */
   GCond pool_cond;
+  gint droppable_queued;        /* atomic: droppable events posted, not yet run on the JS thread */
 
   GMutex state_lock;            /* serializes set_state calls (pool threads only) */
   gint closing;                 /* atomic: close() was called, no new work */
@@ -154,6 +155,7 @@ struct _DgEvent
   gchar *name;
   GstStructure *payload;        /* DG_EV_EMIT object payload, or NULL */
   gchar *payload_str;           /* DG_EV_EMIT string payload (state nicks), or NULL */
+  gboolean droppable;           /* high-rate telemetry: dropped when its queue is full */
   DgOp *op;                     /* DG_EV_SETTLE / DG_EV_CLOSED, ref */
   DgResultKind rkind;
   gchar *str;                   /* DG_RES_STRING value or DG_RES_ERROR message */
@@ -168,6 +170,14 @@ void dg_post (DgPipe * pipe, DgEvent * ev);
 void dg_post_emit (DgPipe * pipe, const gchar * target, const gchar * name,
     GstStructure * payload, const gchar * payload_str);
 napi_status dg_tsfn_create (napi_env env, DgPipe * pipe, napi_value dispatcher);
+/* Droppable events one pipeline may have queued for JS before more are dropped. */
+#define DG_DROPPABLE_QUEUE_MAX 256
+/* Droppable events dropped so far, all pipelines (atomic reads). */
+guint64 dg_events_dropped (void);
+/* Posts a high-rate telemetry event (element messages): when the JS thread
+ * is behind by DG_DROPPABLE_QUEUE_MAX of them, it is dropped and counted. */
+void dg_post_emit_droppable (DgPipe * pipe, const gchar * target,
+    const gchar * name, GstStructure * payload);
 void dg_pending_inc (DgPipe * pipe);
 void dg_pending_dec (DgPipe * pipe);
 
@@ -241,6 +251,8 @@ napi_value dg_appsrc_check (napi_env env, napi_callback_info info);
 napi_value dg_appsrc_push (napi_env env, napi_callback_info info);
 napi_value dg_appsrc_eos (napi_env env, napi_callback_info info);
 napi_value dg_element_send_eos (napi_env env, napi_callback_info info);
+napi_value dg_element_emit (napi_env env, napi_callback_info info);
+napi_value dg_appsrc_flush (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_configure (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_answer (napi_env env, napi_callback_info info);
 napi_value dg_webrtc_add_candidate (napi_env env, napi_callback_info info);

@@ -1,7 +1,13 @@
 /* Events from GStreamer threads to JS, and the promises ("ops") they settle.
  *
- * One napi_threadsafe_function per pipeline, unlimited queue, always called
- * with napi_tsfn_nonblocking: a GStreamer thread only ever appends to a queue.
+ * One napi_threadsafe_function per pipeline, always called with
+ * napi_tsfn_nonblocking: a GStreamer thread only ever appends to a queue.
+ * Two kinds of event share it: must-deliver ones (promise settlements, errors,
+ * EOS, state and ICE events: few per session, never dropped) and droppable
+ * high-rate telemetry (element messages such as ditto-stats), of which at most
+ * DG_DROPPABLE_QUEUE_MAX per pipeline wait for JS; more are dropped and
+ * counted (dg_events_dropped), so a busy JS thread cannot make the queue, and
+ * the process's memory, grow without bound.
  * The tsfn is ref'd while promises are outstanding (Node must not exit with an
  * answer pending) and unref'd when idle (a playing pipeline alone does not keep
  * Node alive). The pipeline's last event is DG_EV_CLOSED; after it the tsfn is
@@ -34,10 +40,32 @@ dg_event_free (DgEvent * ev)
   g_free (ev);
 }
 
+static guint64 events_dropped;  /* __atomic builtins: GLib has no 64-bit atomics */
+
+guint64
+dg_events_dropped (void)
+{
+  return __atomic_load_n (&events_dropped, __ATOMIC_RELAXED);
+}
+
+static void
+count_dropped (void)
+{
+  __atomic_fetch_add (&events_dropped, 1, __ATOMIC_RELAXED);
+}
+
 void
 dg_post (DgPipe * pipe, DgEvent * ev)
 {
   gboolean posted = FALSE;
+
+  if (ev->droppable && g_atomic_int_add (&pipe->droppable_queued,
+          1) >= DG_DROPPABLE_QUEUE_MAX) {
+    g_atomic_int_add (&pipe->droppable_queued, -1);
+    count_dropped ();
+    dg_event_free (ev);
+    return;
+  }
 
   g_mutex_lock (&pipe->lock);
   if (pipe->tsfn_open)
@@ -47,8 +75,11 @@ dg_post (DgPipe * pipe, DgEvent * ev)
     pipe->tsfn_open = FALSE;
   g_mutex_unlock (&pipe->lock);
 
-  if (!posted)
+  if (!posted) {
+    if (ev->droppable)
+      g_atomic_int_add (&pipe->droppable_queued, -1);
     dg_event_free (ev);
+  }
 }
 
 void
@@ -61,6 +92,19 @@ dg_post_emit (DgPipe * pipe, const gchar * target, const gchar * name,
   ev->name = g_strdup (name);
   ev->payload = payload;
   ev->payload_str = g_strdup (payload_str);
+  dg_post (pipe, ev);
+}
+
+void
+dg_post_emit_droppable (DgPipe * pipe, const gchar * target,
+    const gchar * name, GstStructure * payload)
+{
+  DgEvent *ev = dg_event_new (DG_EV_EMIT);
+
+  ev->target = g_strdup (target);
+  ev->name = g_strdup (name);
+  ev->payload = payload;
+  ev->droppable = TRUE;
   dg_post (pipe, ev);
 }
 
@@ -118,6 +162,8 @@ call_js (napi_env env, napi_value js_cb, void *context, void *data)
   DgEvent *ev = data;
   napi_value argv[3], undef, result;
 
+  if (ev->droppable)
+    g_atomic_int_add (&pipe->droppable_queued, -1);
   if (env == NULL) {            /* the environment is going away */
     dg_event_free (ev);
     return;

@@ -152,7 +152,13 @@ bus_sync (GstBus * bus, GstMessage * msg, gpointer data)
       s = message_base (msg, "element");
       gst_structure_set (s, "name", G_TYPE_STRING, gst_structure_get_name (ms),
           "fields", GST_TYPE_STRUCTURE, ms, NULL);
-      dg_post_emit (pipe, NULL, "element", s, NULL);
+      /* Element messages are telemetry (stats, faces): a flood of them is
+       * dropped rather than queued without bound. An element's end-of-stream
+       * report ("…-eos") says something once, so it always arrives. */
+      if (g_str_has_suffix (gst_structure_get_name (ms), "-eos"))
+        dg_post_emit (pipe, NULL, "element", s, NULL);
+      else
+        dg_post_emit_droppable (pipe, NULL, "element", s);
       break;
     }
     case GST_MESSAGE_LATENCY:
@@ -823,6 +829,84 @@ dg_appsrc_eos (napi_env env, napi_callback_info info)
   if (argc < 2 || !(el = find_appsrc (env, argv[0], argv[1])))
     return NULL;
   gst_app_src_end_of_stream (GST_APP_SRC (el));
+  gst_object_unref (el);
+  return NULL;
+}
+
+/* elementEmit(handle, element, signal): emits a no-argument action signal
+ * (e.g. dittotalkinghead's "interrupt") on the JS thread. Such signals are
+ * made to be called from any application thread and return at once. */
+napi_value
+dg_element_emit (napi_env env, napi_callback_info info)
+{
+  size_t argc = 3;
+  napi_value argv[3];
+  GstElement *el;
+  gchar *signal;
+  guint id;
+  GSignalQuery q;
+
+  DG_NAPI_CALL (env, napi_get_cb_info (env, info, &argc, argv, NULL, NULL),
+      NULL);
+  if (argc < 3 || !(el = find_element (env, argv[0], argv[1], NULL)))
+    return NULL;
+  if (!(signal = dg_get_string (env, argv[2]))) {
+    gst_object_unref (el);
+    return NULL;
+  }
+  id = g_signal_lookup (signal, G_OBJECT_TYPE (el));
+  if (id)
+    g_signal_query (id, &q);
+  if (!id || !(q.signal_flags & G_SIGNAL_ACTION) || q.n_params != 0 ||
+      (q.return_type & ~G_SIGNAL_TYPE_STATIC_SCOPE) != G_TYPE_NONE)
+    dg_throw (env, "GST_PROPERTY", "%s (%s) has no action signal \"%s\" "
+        "without arguments", GST_ELEMENT_NAME (el), G_OBJECT_TYPE_NAME (el),
+        signal);
+  else
+    g_signal_emit (el, id, 0);
+  g_free (signal);
+  gst_object_unref (el);
+  return NULL;
+}
+
+static GstPadProbeReturn
+drop_event (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  return GST_PAD_PROBE_DROP;
+}
+
+/* appsrcFlush(handle, appsrc, start): one half of a flush of what the appsrc
+ * has queued but not pushed. start=true stops its streaming thread from
+ * pushing (its src pad goes flushing); start=false clears the queue and
+ * restarts it (appsrc drops its queue on FLUSH_STOP). The flush events stay
+ * inside the appsrc: downstream (the element, encoders, webrtcbin) keeps its
+ * state and timeline. The stop half waits for the streaming thread to leave
+ * its push: call it only once nothing downstream can hold that push. */
+napi_value
+dg_appsrc_flush (napi_env env, napi_callback_info info)
+{
+  size_t argc = 3;
+  napi_value argv[3];
+  GstElement *el;
+  GstPad *pad;
+  bool start = false;
+  gulong probe;
+
+  DG_NAPI_CALL (env, napi_get_cb_info (env, info, &argc, argv, NULL, NULL),
+      NULL);
+  if (argc < 3 || napi_get_value_bool (env, argv[2], &start) != napi_ok) {
+    dg_throw (env, "GST_PROPERTY", "appsrcFlush(handle, name, start)");
+    return NULL;
+  }
+  if (!(el = find_appsrc (env, argv[0], argv[1])))
+    return NULL;
+  pad = gst_element_get_static_pad (el, "src");
+  probe = gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_FLUSH, drop_event,
+      NULL, NULL);
+  gst_element_send_event (el, start ? gst_event_new_flush_start () :
+      gst_event_new_flush_stop (FALSE));
+  gst_pad_remove_probe (pad, probe);
+  gst_object_unref (pad);
   gst_object_unref (el);
   return NULL;
 }

@@ -364,6 +364,35 @@ out:
   return ok;
 }
 
+/* webrtcbin bundles every stream through one rtpfunnel, which forwards the
+ * first EOS it gets: the other stream's later data then meets an EOS'd pad
+ * ("Could not push segment", a flow error), so a short clip whose audio ends
+ * before its video is encoded failed the session. webrtcbin never acts on EOS
+ * (a session ends on the element's "ditto-eos"), so it is dropped at its door. */
+static GstPadProbeReturn
+drop_eos (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  (void) pad;
+  (void) data;
+  return GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_EOS ?
+      GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+}
+
+static void
+drop_eos_at_sink_pads (GstElement * webrtc)
+{
+  GstIterator *it = gst_element_iterate_sink_pads (webrtc);
+  GValue item = G_VALUE_INIT;
+
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    gst_pad_add_probe (g_value_get_object (&item),
+        GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, drop_eos, NULL, NULL);
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+}
+
 static void
 rtc_closure_notify (gpointer data, GClosure * closure)
 {
@@ -444,6 +473,7 @@ dg_webrtc_configure (napi_env env, napi_callback_info info)
       "ice-connection-state", &rtc->ice_state, "ice-gathering-state",
       &rtc->gathering_state, NULL);
   dg_watch_add (pipe->watch, el);
+  drop_eos_at_sink_pads (el);
 
 #define CONNECT(obj, sig, cb) \
   g_signal_connect_data (obj, sig, G_CALLBACK (cb), dg_webrtc_ref (rtc), \

@@ -53,6 +53,11 @@ export interface DittoWorkerOptions {
 export const LIVE_AUDIO_APPSRC = 'audio_in';
 /** The pushed audio's default format (the WebSocket's raw binary frames). */
 export const PUSH_PCM_CAPS = 'audio/x-raw,format=S16LE,layout=interleaved,rate=16000,channels=1';
+/**
+ * Name of the depayloader that starts the "webrtc" (microphone) fragment: the session links webrtcbin's incoming
+ * audio pad to it by media kind (WebRtcBin.linkIncoming), not by gst-launch's delayed linking.
+ */
+export const MIC_DEPAY = 'mic_depay';
 /** Name of the appsrc in the "live" fragment that takes Opus packets (from Ogg/Opus chunks) for opusdec. */
 export const LIVE_OPUS_APPSRC = 'opus_in';
 /** Caps of the Opus packets pushed into LIVE_OPUS_APPSRC (RFC 7845 mapping family 0: mono or stereo). */
@@ -124,9 +129,9 @@ const RENDERERS: Record<string, (v: TemplateValues) => string> = {
           'funnel name=live_mix forward-sticky-events=true',
         ].join(' ');
       case 'webrtc':
-        // Delayed link: webrtcbin adds its src pad when the first RTP packet of the viewer's audio arrives;
-        // rtpopusdepay's caps keep any other incoming stream off this branch.
-        return 'webrtc. ! rtpopusdepay ! opusdec plc=true';
+        // No delayed link ("webrtc. ! …" links whichever pad appears first, and a webrtcbin src pad's caps
+        // query does not say its media): the session links the incoming audio pad here by kind (linkIncoming).
+        return `rtpopusdepay name=${MIC_DEPAY} ! opusdec plc=true`;
       default:
         throw new AppError('INTERNAL', `unknown audio source kind ${String(v.audio_source)}`);
     }

@@ -29,16 +29,22 @@ export const RENDER_PROGRESS = 'progress';
 
 // Encoder settings for a 512x512 talking head, measured on speech.wav (12.35 s; CPU seconds of the whole
 // render): x264 veryfast at its default 2 Mbit/s took 1.50 s and wrote 2.6 MB; superfast at constant quality
-// 23 (pass=qual) takes 0.99 s for 0.77 MB — the element itself is 0.3 s, AAC 0.2 s. VP8 is the slow one:
-// cpu-used=4 took 6.3 s, cpu-used=16 (libvpx's fastest) 3.9 s at 800 kbit/s.
+// 23 (pass=qual) takes 0.99 s for 0.77 MB — the element itself is 0.3 s. AAC: FFmpeg's default two-loop
+// coder took 0.86 s of CPU for 62 s of 16 kHz speech, its fast coder 0.37 s for a file 2 % smaller. VP8: in realtime mode
+// (deadline=1) a positive cpu-used lets libvpx pick its speed from how long frames take against their
+// 40 ms duration; offline, frames come far faster than that, so it slows down to spend the "spare" time
+// (1.35-6 s of CPU for the 309 frames, varying with load). A negative cpu-used pins the speed: -16 encodes
+// them in 0.5-0.6 s to the same bytes as a good run at 16. And one thread: libvpx's row threads busy-wait
+// for each other, which on two cores shared with the element and the audio branch cost 1.8 s instead of
+// 0.45 s of CPU; the graph's queues already run decode, animation and encoding side by side.
 const CONTAINER_BRANCHES: Record<RenderContainer, { video: string; audio: string; mux: string }> = {
   mp4: {
     video: 'x264enc speed-preset=superfast pass=qual quantizer=23 key-int-max=50 ! video/x-h264,profile=high ! h264parse',
-    audio: 'avenc_aac bitrate=128000 ! aacparse',
+    audio: 'avenc_aac bitrate=128000 aac-coder=fast ! aacparse',
     mux: 'mp4mux name=mux',
   },
   webm: {
-    video: 'vp8enc deadline=1 cpu-used=16 keyframe-max-dist=50 end-usage=vbr target-bitrate=800000 threads=2',
+    video: 'vp8enc deadline=1 cpu-used=-16 keyframe-max-dist=50 end-usage=vbr target-bitrate=800000 threads=1',
     audio: 'audioresample ! audio/x-raw,rate=48000 ! opusenc bitrate=64000',
     mux: 'webmmux name=mux',
   },

@@ -68,10 +68,20 @@ export class LiveInput {
     return true;
   }
 
-  /** Drops audio queued in the element and returns the face to idle. */
+  /**
+   * Drops all pushed audio not yet played, in the appsrcs and in the element, and returns the face to idle.
+   * The appsrcs stop pushing first; the element's interrupt then also frees a push it was holding back (its
+   * input is full), so the appsrcs' threads come out and their queues are cleared; a second interrupt drops
+   * what that last push brought.
+   */
   interrupt(): void {
-    if (!this.audioIn) return;
-    this.pipeline.element('ditto').set('interrupt', true);
+    if (!this.audioIn || !this.opusIn) return;
+    const sources = [this.audioIn, this.opusIn];
+    const ditto = this.pipeline.element('ditto');
+    for (const src of sources) src.flush('start');
+    ditto.emit('interrupt');
+    for (const src of sources) src.flush('stop');
+    ditto.emit('interrupt');
     this.backlogS = 0;
     this.interrupts++;
     this.log.info({ interrupts: this.interrupts }, 'audio interrupted');

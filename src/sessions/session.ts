@@ -17,6 +17,7 @@ import type { CodecSelection } from '../offers/sdp-offer.js';
 import { AdaptiveBitrate, bitrateKnob, type AdaptiveBitrateSnapshot } from '../bitrate/adaptive-bitrate.js';
 import { ConnectionWatchdog, type WatchdogTimeouts } from './connection-watchdog.js';
 import { LiveInput } from './live-input.js';
+import { MIC_DEPAY } from '../pipelines/pipeline-template.js';
 import type { RtpSummary } from './session-stats.js';
 import { SessionTelemetry, type ElementFigures } from './telemetry.js';
 
@@ -265,6 +266,8 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.audioSource === 'push') this.live = new LiveInput(pipeline, this.log);
     const webrtc = pipeline.webrtc('webrtc', this.ctx.ice);
     this.webrtc = webrtc;
+    // The viewer's microphone: its pad is linked by media kind as webrtcbin adds it (src/native/incoming.c).
+    if (this.audioSource === 'mic') webrtc.linkIncoming({ audio: MIC_DEPAY });
     if (this.ctx.bitrate) {
       const knob = bitrateKnob(pipeline.element(VIDEO_ENCODER));
       if (knob) {

@@ -52,18 +52,42 @@ export class UploadService {
     return UPLOAD_FIELDS[field] === 'audio' ? this.config.upload.maxAudioBytes : this.config.upload.maxImageBytes;
   }
 
+  /**
+   * Throws UPLOAD_QUOTA_EXCEEDED when `uploader` cannot store `bytes` more in `files` more files. Retry-After is
+   * when its oldest upload ages out (when an age limit is set).
+   */
+  checkQuota(uploader: string, bytes: number, files: number): void {
+    const { quotaBytesPerUploader: maxBytes, quotaFilesPerUploader: maxFiles, retentionMaxAgeS } = this.config.upload;
+    const used = this.store.owners.usage(uploader);
+    const overBytes = maxBytes > 0 && used.bytes + bytes > maxBytes;
+    const overFiles = maxFiles > 0 && used.files + files > maxFiles;
+    if (!overBytes && !overFiles) return;
+    const freesAt = retentionMaxAgeS > 0 && used.oldestMs !== null ? used.oldestMs + retentionMaxAgeS * 1000 : null;
+    throw new AppError(
+      'UPLOAD_QUOTA_EXCEEDED',
+      overBytes
+        ? `this upload would take your stored uploads past the quota of ${maxBytes} bytes (${used.bytes} stored)`
+        : `this upload would take your stored uploads past the quota of ${maxFiles} files (${used.files} stored)`,
+      {
+        ...(freesAt !== null ? { retryAfterS: Math.max(1, Math.ceil((freesAt - Date.now()) / 1000)) } : {}),
+        details: { used_bytes: used.bytes, used_files: used.files, quota_bytes: maxBytes, quota_files: maxFiles },
+      },
+    );
+  }
+
   /** Streams one field to a temporary file (see UploadStore.receive). */
   receive(field: UploadField, stream: Readable): Promise<ReceivedFile> {
     return this.store.receive(stream, this.limitFor(field), field, IMAGE_HEADER_BYTES);
   }
 
   /**
-   * Validates every received field, then stores them all or none. The temporary files are gone when this
-   * returns or throws.
+   * Validates every received field, charges them to `uploader` within its quota, then stores them all or
+   * none. The temporary files are gone when this returns or throws.
    */
-  async accept(received: Partial<Record<UploadField, ReceivedFile>>): Promise<UploadResult> {
+  async accept(received: Partial<Record<UploadField, ReceivedFile>>, uploader: string): Promise<UploadResult> {
     const entries = Object.entries(received) as [UploadField, ReceivedFile][];
     const stored: StoredFile[] = [];
+    const charged: string[] = [];
     try {
       if (entries.length === 0) {
         throw new AppError('UPLOAD_FIELD_MISSING', 'send a file in the "audio" and/or "source" field', { details: { fields: Object.keys(UPLOAD_FIELDS) } });
@@ -78,6 +102,11 @@ export class UploadService {
       const failed = settled.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
       const checked = settled.map((r) => (r as PromiseFulfilledResult<{ field: UploadField; file: ReceivedFile; info: MediaInfo }>).value);
+      // Charged before the first await of the commit, so concurrent uploads of one uploader cannot both pass.
+      const { owners } = this.store;
+      const fresh = checked.map((c) => ({ name: this.store.nameFor(c.file, c.info.format.ext), size: c.file.size })).filter((f) => !owners.owns(uploader, f.name));
+      this.checkQuota(uploader, fresh.reduce((a, f) => a + f.size, 0), fresh.length);
+      for (const f of fresh) if (owners.add(f.name, f.size, uploader)) charged.push(f.name);
       const result: UploadResult = { files: {} };
       for (const c of checked) {
         const s = await this.store.commit(c.file, c.info.format.ext);
@@ -95,6 +124,7 @@ export class UploadService {
       await this.store.prune(new Set(stored.map((s) => s.name)));
       return result;
     } catch (e) {
+      for (const name of charged) this.store.owners.release(name, uploader);
       await Promise.all(stored.map((s) => this.store.remove(s)));
       throw e;
     } finally {

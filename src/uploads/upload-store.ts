@@ -5,12 +5,15 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../errors.js';
+import { UploadOwners } from './upload-owners.js';
 
 /**
  * The upload directory: files arrive streamed into a temporary name (never whole in memory), are hashed on
  * the way, and only a validated file is renamed into place under a name the server chooses (its content
  * hash), so a half-written or rejected upload never appears under a final name. A retention policy (age,
- * then total size, oldest first) keeps the directory bounded.
+ * then total size) keeps the directory bounded; over the size limit, files nobody owns (stored before a
+ * restart) go first, then the oldest file of whichever uploader holds the most bytes, so one heavy uploader
+ * cannot push everyone else's fresh files out.
  */
 
 const TEMP_PREFIX = '.upload-';
@@ -50,7 +53,17 @@ export interface PruneResult {
   totalBytes: number;
 }
 
+/** A full disk or quota is the operator's problem, not a crash: 507 STORAGE_FULL (the log keeps the errno). */
+function storageError(e: unknown, field: string): unknown {
+  const code = (e as { code?: string }).code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return e;
+  return new AppError('STORAGE_FULL', `no space left to store ${field}; try again later`, { details: { field }, cause: e });
+}
+
 export class UploadStore {
+  /** Who uploaded what (upload-owners.ts); UploadService charges and checks quotas with it. */
+  readonly owners = new UploadOwners();
+
   constructor(
     readonly dir: string,
     private readonly retention: RetentionPolicy,
@@ -98,15 +111,20 @@ export class UploadStore {
       if ((e as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
         throw new AppError('PAYLOAD_TOO_LARGE', `${field} is larger than the limit of ${limit} bytes`, { details: { field, limit } });
       }
-      throw e;
+      throw storageError(e, field);
     }
     return { tempPath, size, sha256: hash.digest('hex'), head: Buffer.concat(headChunks) };
   }
 
+  /** The name a file will be stored under (its content id and extension). */
+  nameFor(file: ReceivedFile, ext: string): string {
+    return file.sha256.slice(0, ID_HEX) + ext;
+  }
+
   /** Moves a validated temporary file to its content-addressed name. Identical content reuses the stored file. */
   async commit(file: ReceivedFile, ext: string): Promise<StoredFile> {
-    const id = file.sha256.slice(0, ID_HEX);
-    const name = id + ext;
+    const name = this.nameFor(file, ext);
+    const id = name.slice(0, ID_HEX);
     const path = join(this.dir, name);
     let created = true;
     try {
@@ -116,7 +134,9 @@ export class UploadStore {
       // not stored yet
     }
     if (created) {
-      await rename(file.tempPath, path);
+      await rename(file.tempPath, path).catch((e: unknown) => {
+        throw storageError(e, 'upload');
+      });
     } else {
       await this.discard(file.tempPath);
       const now = new Date();
@@ -132,12 +152,15 @@ export class UploadStore {
 
   /** Removes an upload this request created (all-or-nothing rollback). */
   async remove(stored: StoredFile): Promise<void> {
-    if (stored.created) await unlink(stored.path).catch(() => undefined);
+    if (!stored.created) return;
+    await unlink(stored.path).catch(() => undefined);
+    this.owners.forget(stored.name);
   }
 
   /**
-   * Applies the retention policy: stale temporaries and files past the age limit go first, then the oldest
-   * files until the directory fits the size limit. Names in `keep` (just stored) are never removed.
+   * Applies the retention policy: stale temporaries and files past the age limit go first, then, until the
+   * directory fits the size limit, files without an owner (oldest first), then the oldest file of the
+   * uploader holding the most bytes. Names in `keep` (just stored) are never removed.
    */
   async prune(keep: ReadonlySet<string> = new Set(), now = Date.now()): Promise<PruneResult> {
     let names: string[];
@@ -158,6 +181,7 @@ export class UploadStore {
     const removed: string[] = [];
     const drop = async (name: string) => {
       await unlink(join(this.dir, name)).catch(() => undefined);
+      this.owners.forget(name);
       removed.push(name);
     };
     const { maxAgeMs, maxTotalBytes } = this.retention;
@@ -168,13 +192,23 @@ export class UploadStore {
       else if (temp ? now - e.mtimeMs > STALE_TEMP_MS : maxAgeMs > 0 && now - e.mtimeMs > maxAgeMs) await drop(e.name);
       else if (!temp) live.push(e);
     }
+    this.owners.retain(new Set(live.map((e) => e.name)));
     let total = live.reduce((a, e) => a + e.size, 0);
     if (maxTotalBytes > 0 && total > maxTotalBytes) {
-      for (const e of [...live].sort((a, b) => a.mtimeMs - b.mtimeMs)) {
-        if (total <= maxTotalBytes) break;
-        if (keep.has(e.name)) continue;
-        await drop(e.name);
-        total -= e.size;
+      const held = new Map<string, number>(); // uploader → bytes it holds on disk
+      for (const e of live) for (const o of this.owners.ownersOf(e.name)) held.set(o, (held.get(o) ?? 0) + e.size);
+      const candidates = live.filter((e) => !keep.has(e.name)).sort((a, b) => a.mtimeMs - b.mtimeMs);
+      while (total > maxTotalBytes && candidates.length > 0) {
+        let i = candidates.findIndex((e) => this.owners.ownersOf(e.name).length === 0);
+        if (i < 0) {
+          const heaviest = (e: (typeof candidates)[number]) => Math.max(...this.owners.ownersOf(e.name).map((o) => held.get(o) ?? 0));
+          const top = Math.max(...candidates.map(heaviest));
+          i = candidates.findIndex((e) => heaviest(e) === top); // that uploader's oldest (candidates are oldest first)
+        }
+        const [e] = candidates.splice(i, 1);
+        for (const o of this.owners.ownersOf(e!.name)) held.set(o, (held.get(o) ?? 0) - e!.size);
+        await drop(e!.name);
+        total -= e!.size;
       }
     }
     return { removed, totalBytes: total };

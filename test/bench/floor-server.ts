@@ -9,6 +9,11 @@
  * the same encoders: the bare webrtcbin graph that costs and lip-sync figures are compared with.
  * FLOOR_AUDIO names the clip (default speech.wav);
  * FLOOR_START=playing plays at once instead of when ICE connects (the old start, for before/after figures).
+ * Variants for bisecting Chrome's lip sync (test/bench/sync-probe.ts): FLOOR_GRAPH=bare-file (test video, the
+ * clip's audio paced by identity sync), ditto-livesrc (the element behind a live audiotestsrc instead of the
+ * file), ditto-vlate (the element's video held FLOOR_VLATE_MS, default 50, before encoding);
+ * FLOOR_OPUS="element ..." inserts elements after opusenc; FLOOR_OPUS_FS sets opusenc's frame-size.
+ * FLOOR_DEBUG=1 prints each graph.
  */
 import { createServer } from 'node:http';
 import { randomInt } from 'node:crypto';
@@ -46,11 +51,26 @@ async function answer(offer: string): Promise<{ sdp: string; id: string }> {
     h264_profile_level_id: codecs.video.profileLevelId,
   });
   const id = String(randomInt(1, 2 ** 47));
-  const graph = process.env['FLOOR_GRAPH'] === 'bare'
-    ? description
+  const kind = process.env['FLOOR_GRAPH'] ?? 'ditto';
+  let graph = description;
+  if (kind.startsWith('bare')) {
+    graph = graph
         .replace(/^[\s\S]*?\nditto\.video ! /, 'videotestsrc is-live=true pattern=ball ! video/x-raw,width=512,height=512,framerate=25/1 ! ')
-        .replace('ditto.audio ! ', 'audiotestsrc is-live=true samplesperbuffer=640 ! audio/x-raw,rate=16000,channels=1 ! ')
-    : description;
+        .replace('ditto.audio ! ', 'audiotestsrc is-live=true samplesperbuffer=640 ! audio/x-raw,rate=16000,channels=1 ! ');
+  }
+  if (kind === 'bare-file') {
+    graph = graph.replace(/audiotestsrc[^!]*! [^!]*!/, `filesrc location=${join(media, process.env['FLOOR_AUDIO'] ?? 'speech.wav')} ! decodebin ! audioconvert ! audioresample ! audio/x-raw,rate=16000,channels=1 ! identity sync=true !`);
+  }
+  if (kind === 'ditto-vlate') {
+    graph = graph.replace('ditto.video ! queue max-size-buffers=3 !', `ditto.video ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 min-threshold-time=${Number(process.env['FLOOR_VLATE_MS'] ?? 50) * 1e6} !`);
+  }
+  if (process.env['FLOOR_OPUS']) graph = graph.replace(/opusenc ([^!]*)!/, `opusenc $1! ${process.env['FLOOR_OPUS']} !`);
+  if (process.env['FLOOR_OPUS_RATE']) graph = graph.replace(/audio\/x-raw,rate=\d+ ! opusenc/, `audio/x-raw,rate=${process.env['FLOOR_OPUS_RATE']} ! opusenc`);
+  if (process.env['FLOOR_OPUS_FS']) graph = graph.replace('frame-size=20', `frame-size=${process.env['FLOOR_OPUS_FS']}`);
+  if (kind === 'ditto-livesrc') {
+    graph = graph.replace(/^filesrc [^!]*! decodebin/, 'audiotestsrc is-live=true samplesperbuffer=320 wave=sine');
+  }
+  if (process.env['FLOOR_DEBUG']) console.error(graph);
   const pipeline = Pipeline.launch(graph, { name: `floor-${id}` });
   pipelines.set(id, pipeline);
   const webrtc = pipeline.webrtc('webrtc', { localAddresses: ['127.0.0.1'] });

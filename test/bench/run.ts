@@ -11,7 +11,8 @@
  *    video - audio, median of 1 s samples after the first 3 s) and by content (the mouth against the heard
  *    tone bursts, cross-correlated; see lip-sync.ts) — video bitrate, server CPU per session, RSS: for our
  *    server, the floor (the same graph answered by a bare script on the addon) and the bare webrtcbin graph
- *    (test sources instead of the element, same encoders), with the CPU ratio to the bare graph.
+ *    (test sources instead of the element, same encoders), with the CPU ratio to the bare graph; and the
+ *    sender's own audio-vs-video send skew at the payloaders (send-skew.ts), which no receiver affects.
  *
  * Options (env): BENCH_SESSIONS="1,4,8"  BENCH_SECONDS=8 (measurement window per run)
  *                BENCH_ONLY=offline|sessions (one half)
@@ -24,6 +25,8 @@ import { fileURLToPath } from 'node:url';
 import { ChromiumBrowser, type ChromiumReceiver } from '../helpers/chromium.js';
 import { DEMO_MOUTH_REGION, elementOffsetMs, receivedOffsetMs, toneBurstWav } from './lip-sync.js';
 import { qualityCurve } from './quality-curve.js';
+import { renderSpeed } from './render-speed.js';
+import { sendSkew } from './send-skew.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const DIST = join(ROOT, 'dist');
@@ -69,7 +72,7 @@ function animatorBench(): void {
     encoding: 'utf8',
   });
   process.stdout.write(r.stdout || r.stderr);
-  console.log('targets: live 512x512 @ 25 fps well under 20 % of one core; offline >= 20x real time');
+  console.log('targets: live <= 3 ms CPU per 512x512 frame (under 8 % of a core at 25 fps); offline >= 20x real time');
 }
 
 function elementOffline(): void {
@@ -148,11 +151,11 @@ async function startServer(): Promise<Target> {
   };
 }
 
-async function startFloor(graph: 'ditto' | 'bare'): Promise<Target> {
+async function startFloor(graph: 'ditto' | 'bare', extraEnv: Record<string, string> = {}): Promise<Target> {
   const proc = spawn(process.execPath, [join(DIST, 'test', 'bench', 'floor-server.js'), '0'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DITTO_MEDIA_DIRS: MEDIA, FLOOR_AUDIO: CLIP, FLOOR_GRAPH: graph },
+    env: { ...process.env, DITTO_MEDIA_DIRS: MEDIA, FLOOR_AUDIO: CLIP, FLOOR_GRAPH: graph, ...extraEnv },
   });
   const m = await waitForLine(proc, /"listening":(\d+)/);
   const base = `http://127.0.0.1:${m[1]}`;
@@ -253,26 +256,14 @@ async function warmUp(target: Target, browser: ChromiumBrowser): Promise<void> {
   await runSessions(target, browser, 1, false).catch(() => {});
 }
 
-function renderSpeed(): void {
-  header('render (ditto-gst render, speech.wav, 512x512, encoders and muxer included)');
-  const audioS = (statSync(SPEECH).size - 44) / 2 / 16_000;
-  const dir = mkdtempSync(join(tmpdir(), 'ditto-bench-render-'));
-  try {
-    for (const ext of ['mp4', 'webm']) {
-      const out = join(dir, `out.${ext}`);
-      const t0 = performance.now();
-      // bash's `time` reports the child's user and system CPU.
-      const r = spawnSync('bash', ['-c', `TIMEFORMAT='%U %S'; time node ${join(DIST, 'src', 'cli', 'main.js')} render --quiet --image ${PORTRAIT} --audio ${SPEECH} --out ${out} --plugin-path ${PLUGIN_DIR}`], { cwd: ROOT, encoding: 'utf8' });
-      const wallS = (performance.now() - t0) / 1000;
-      if (r.status !== 0) {
-        console.log(`${ext}: render failed: ${r.stderr.slice(-300)}`);
-        continue;
-      }
-      const [u, sys] = r.stderr.trim().split('\n').pop()!.split(' ').map(Number) as [number, number];
-      console.log(`${ext.padEnd(5)} ${f(audioS, 2)} s in ${f(wallS, 2)} s wall: ${f(audioS / wallS, 1)}x real time; CPU ${f(u + sys, 2)} s: ${f(audioS / (u + sys), 1)}x per core; ${f(statSync(out).size / 1e6, 2)} MB`);
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+function renderSection(): void {
+  header('render (ditto-gst render, 512x512, one process each: start-up, encoders and muxer included)');
+  const rows = renderSpeed({ cli: join(DIST, 'src', 'cli', 'main.js'), pluginDir: PLUGIN_DIR, imagePath: PORTRAIT, speechPath: SPEECH, cwd: ROOT });
+  console.log('clip        out    audio s   wall s  x real time   CPU s  x per core  2 idle cores (CPU/2)   MB');
+  for (const r of rows) {
+    console.log(
+      `${r.clip.padEnd(11)} ${r.container.padEnd(5)} ${f(r.audioS, 2).padStart(8)} ${f(r.wallS, 2).padStart(8)} ${f(r.audioS / r.wallS, 1).padStart(12)} ${f(r.cpuS, 2).padStart(7)} ${f(r.audioS / r.cpuS, 1).padStart(11)} ${f((2 * r.audioS) / r.cpuS, 1).padStart(17)}x ${f(r.bytes / 1e6, 2).padStart(6)}`,
+    );
   }
   console.log('target: >= 20x real time including encoding (process start, Node and GStreamer loading included)');
 }
@@ -290,6 +281,27 @@ function qualitySection(): void {
   for (const p of points) console.log(`${String(p.kbps).padStart(14)} ${f(p.actualKbps, 0).padStart(8)} ${f(p.psnrDb, 1).padStart(11)} ${f(p.ssim, 4).padStart(7)} ${f(p.minSsim, 4).padStart(10)}`);
   const chosen = /target-bitrate=(\d+)/.exec(readFileSync(join(ROOT, 'pipelines', 'vp8.pipeline'), 'utf8'))?.[1];
   console.log(`vp8.pipeline sends ${Number(chosen) / 1000} kbit/s`);
+}
+
+/**
+ * The sender's half of lip sync, apart from any browser: how much later than its video the graph sends the
+ * audio of the same instant (payloader send time - PTS, medians; see send-skew.ts). Chrome's playout starts
+ * from this skew and its A/V sync corrects it only slowly, so it shows in the Chrome column above.
+ * Separate floors with the payloaders' debug log on, so the logging costs nothing in the table above.
+ */
+async function senderSkew(browser: ChromiumBrowser): Promise<void> {
+  const cells: string[] = [];
+  for (const graph of ['ditto', 'bare'] as const) {
+    const log = join(MEDIA, `payloaders-${graph}.log`);
+    const floor = await startFloor(graph, { GST_DEBUG: 'rtpbasepayload:6', GST_DEBUG_NO_COLOR: '1', GST_DEBUG_FILE: log });
+    try {
+      await runSessions(floor, browser, 1, false);
+      cells.push(`${floor.name} ${f(sendSkew(readFileSync(log, 'utf8')).audioMinusVideoMs)} ms`);
+    } finally {
+      floor.proc.kill('SIGTERM');
+    }
+  }
+  console.log(`sender: audio leaves after its video by (send - PTS at the payloaders): ${cells.join(', ')} (target 0 +- 5)`);
 }
 
 async function servedSessions(): Promise<void> {
@@ -324,6 +336,7 @@ async function servedSessions(): Promise<void> {
       const ratio = results.get(server)!.cpuPctPerSession / results.get(bare)!.cpuPctPerSession;
       console.log(`   CPU ratio server / bare graph at ${n}: ${f(ratio, 2)} (target <= 1.1 at the same bitrate; bitrates above)`);
     }
+    await senderSkew(browser);
     console.log('A/V: video - audio in ms, positive = video ahead of the sound. "A/V mouth" is what the viewer sees and hears, the');
     console.log(`     element's own offset (${f(element.offsetMs, 0)} ms) included; per-receiver medians, then the median.`);
     console.log('targets: A/V within +-15 ms by both methods; answer <= 30 ms median warm; first frame <= 150 ms;');
@@ -342,7 +355,7 @@ try {
   if (!process.env['BENCH_ONLY'] || process.env['BENCH_ONLY'] === 'offline') {
     animatorBench();
     elementOffline();
-    renderSpeed();
+    renderSection();
     qualitySection();
   }
   if (!process.env['BENCH_ONLY'] || process.env['BENCH_ONLY'] === 'sessions') await servedSessions();

@@ -90,3 +90,14 @@ export function wavS16Mono16k(pcm: Buffer): Buffer {
   h.writeUInt32LE(pcm.length, 40);
   return Buffer.concat([h, pcm]);
 }
+
+/** A PCM WAV played `times` over, as one WAV (the data chunk repeated, the sizes fixed). */
+export function repeatWav(wav: Buffer, times: number): Buffer {
+  const at = wav.indexOf('data', 12);
+  const size = wav.readUInt32LE(at + 4);
+  const data = wav.subarray(at + 8, at + 8 + size);
+  const header = Buffer.from(wav.subarray(0, at + 8));
+  header.writeUInt32LE(size * times, at + 4);
+  header.writeUInt32LE(header.length - 8 + size * times, 4);
+  return Buffer.concat([header, ...Array(times).fill(data)]);
+}

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { ChromiumBrowser, CHROMIUM_PATH, chromiumAvailable, type ChromiumReceiver } from '../helpers/chromium.js';
+import { repeatWav } from '../helpers/media-files.js';
 import { offerPayload, testServer } from '../helpers/server-app.js';
 
 /**
@@ -29,17 +30,6 @@ function canNetns(): boolean {
 }
 
 const CAP_KBIT = 350;
-
-/** The sample speech played `times` over, as one WAV (PCM: the data chunk repeated, the sizes fixed). */
-function repeatWav(wav: Buffer, times: number): Buffer {
-  const at = wav.indexOf('data', 12);
-  const size = wav.readUInt32LE(at + 4);
-  const data = wav.subarray(at + 8, at + 8 + size);
-  const header = Buffer.from(wav.subarray(0, at + 8));
-  header.writeUInt32LE(size * times, at + 4);
-  header.writeUInt32LE(header.length - 8 + size * times, 4);
-  return Buffer.concat([header, ...Array(times).fill(data)]);
-}
 
 t.test('video bitrate falls under a bandwidth cap and recovers when it lifts', { skip: !canNetns() && 'needs root, iproute2 and Chromium' }, async (t) => {
   const tag = randomInt(0x10000, 0xfffff).toString(16);

@@ -41,7 +41,7 @@ t.test('GET /webrtc/ice-servers: nothing by default; STUN and TURN with minted c
 
 t.test('with API keys configured, TURN credentials need one', async (t) => {
   const key = 'k'.repeat(32);
-  const s = await testServer({ DITTO_AUTH_API_KEYS: key, DITTO_ICE_SERVERS: 'turn:turn.example.net', DITTO_ICE_TURN_SECRET: 'k', DITTO_ICE_SERVER_USES_TURN: 'false' });
+  const s = await testServer({ DITTO_AUTH_API_KEYS: key, DITTO_ICE_SERVERS: 'turn:turn.example.net', DITTO_ICE_TURN_SECRET: 'k', DITTO_ICE_SERVER_USES_TURN: 'false' }, { asOperator: false });
   t.teardown(() => s.cleanup());
   t.equal((await s.app.inject('/webrtc/ice-servers')).statusCode, 401);
   const ok = await s.app.inject({ url: '/webrtc/ice-servers', headers: { authorization: `Bearer ${key}` } });
@@ -50,7 +50,7 @@ t.test('with API keys configured, TURN credentials need one', async (t) => {
 });
 
 t.test('PATCH /webrtc/sessions/:id: sdpfrag from the owner only', async (t) => {
-  const s = await testServer();
+  const s = await testServer({}, { asOperator: false });
   t.teardown(() => s.cleanup());
   const answer = (await s.app.inject({ method: 'POST', url: '/webrtc/offer', payload: offerPayload(OFFER) })).json();
   const id = answer.session_id as string;

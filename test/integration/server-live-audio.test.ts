@@ -119,7 +119,9 @@ t.test('push session: speech over the WebSocket, idle between, interrupt, lockst
   t.ok(silentAgain <= 5, `speech again after the gap (${silentAgain} silent of ${again.frames_out - againFrom.frames_out})`);
   // A/V lockstep across the gap and the interrupt: the element's last audio and video PTS agree.
   for (const snap of [during, afterInterrupt, idle, again]) {
-    t.ok(snap.av_drift_ms !== null && Math.abs(snap.av_drift_ms) <= 40, `A/V drift ${snap.av_drift_ms} ms`);
+    // A snapshot of each pad's last pushed PTS: on a loaded machine one pad's task may trail the other by up to
+    // two frames while both stay in lockstep; a drifting timeline grows past that.
+    t.ok(snap.av_drift_ms !== null && Math.abs(snap.av_drift_ms) <= 80, `A/V drift ${snap.av_drift_ms} ms`);
   }
 
   // Bad messages are answered on the socket, which stays open.

@@ -167,3 +167,68 @@ t.test('retention: age first, then total size, oldest first, never the files jus
   t.equal(r.totalBytes, 800);
   t.ok(statSync(join(dir, 'old.wav')).isFile());
 });
+
+/** POST /upload as one client: its address, and its API key when it has one. */
+const postAs = (s: TestServer, who: { ip: string; key?: string }, parts: Parameters<typeof multipart>[0]) => {
+  const { payload, headers } = multipart(parts);
+  const auth = who.key ? { authorization: `Bearer ${who.key}` } : {};
+  return s.app.inject({ method: 'POST', url: '/upload', payload, headers: { ...headers, ...auth }, remoteAddress: who.ip });
+};
+
+t.test('quota per uploader: by address, or by API key behind one address; others are not affected', async (t) => {
+  const s = await testServer({ DITTO_UPLOAD_QUOTA_FILES_PER_UPLOADER: '2' }, { asOperator: false });
+  t.teardown(() => s.cleanup());
+  const a = { ip: '10.0.0.1' };
+  const b = { ip: '10.0.0.2' };
+  t.equal((await postAs(s, a, [audioPart(audio['wav']!), sourcePart(images['png']!)])).statusCode, 200);
+  const again = await postAs(s, a, [audioPart(audio['wav']!)]);
+  t.equal(again.statusCode, 429, 'at the quota: refused before reading');
+  const over = await postAs(s, { ip: a.ip }, [audioPart(audio['mp3']!)]);
+  t.equal(over.statusCode, 429, over.body);
+  t.match(over.json().error, { code: 'UPLOAD_QUOTA_EXCEEDED', details: { used_files: 2, quota_files: 2 } });
+  t.ok(Number(over.headers['retry-after']) > 0, 'Retry-After: when the oldest upload ages out');
+  t.equal(uploaded(s).length, 2, 'nothing of the refused upload stored');
+  const other = await postAs(s, b, [audioPart(audio['mp3']!), sourcePart(images['png']!)]);
+  t.equal(other.statusCode, 200, `another address has its own quota: ${other.body}`);
+
+  const keys = ['tenant-one-0123456789', 'tenant-two-0123456789'];
+  const k = await testServer({ DITTO_UPLOAD_QUOTA_BYTES_PER_UPLOADER: String(audio['wav']!.length + 10), DITTO_AUTH_API_KEYS: keys.join(',') }, { asOperator: false });
+  t.teardown(() => k.cleanup());
+  const one = { ip: '10.0.0.9', key: keys[0] };
+  const two = { ip: '10.0.0.9', key: keys[1] };
+  t.equal((await postAs(k, one, [audioPart(audio['wav']!)])).statusCode, 200);
+  const full = await postAs(k, one, [sourcePart(images['png']!)]);
+  t.equal(full.statusCode, 429, full.body);
+  t.match(full.json().error, { code: 'UPLOAD_QUOTA_EXCEEDED', details: { used_bytes: audio['wav']!.length } });
+  t.equal((await postAs(k, two, [audioPart(audio['wav']!)])).statusCode, 200, 'the same content is charged to the second key too');
+  t.equal((await postAs(k, two, [sourcePart(images['png']!)])).statusCode, 429, 'and counts against its quota');
+  t.equal((await postAs(k, { ip: one.ip, key: 'made-up-key-0123456789' }, [sourcePart(images['png']!)])).statusCode, 403, 'an invented key is no new uploader');
+});
+
+t.test('retention takes from the heaviest uploader, not from others\' fresh files', async (t) => {
+  const sizes = [audio['wav']!, audio['mp3']!, audio['flac']!, images['png']!].map((b) => b.length);
+  // Room for exactly these four: the next upload pushes the directory over the limit.
+  const limit = sizes.reduce((x, y) => x + y, 0);
+  t.ok(audio['m4a']!.length < audio['wav']!.length, 'removing one file makes room');
+  const s = await testServer({ DITTO_UPLOAD_RETENTION_MAX_TOTAL_BYTES: String(limit) }, { asOperator: false });
+  t.teardown(() => s.cleanup());
+  const light = { ip: '10.1.0.1' };
+  const heavy = { ip: '10.1.0.2' };
+  const lightFile = (await postAs(s, light, [sourcePart(images['png']!)])).json().source_path as string;
+  const heavyFiles: string[] = [];
+  for (const f of ['wav', 'mp3', 'flac']) {
+    const r = await postAs(s, heavy, [audioPart(audio[f]!)]);
+    t.equal(r.statusCode, 200, r.body);
+    heavyFiles.push(r.json().audio_path);
+  }
+  // The light uploader's file is the oldest on disk (made explicit: mtimes are what retention orders by).
+  const past = (ageS: number) => new Date(Date.now() - ageS * 1000);
+  utimesSync(join(s.config.uploadDir, lightFile), past(300), past(300));
+  heavyFiles.forEach((n, i) => utimesSync(join(s.config.uploadDir, n), past(200 - i * 10), past(200 - i * 10)));
+  const r = await postAs(s, heavy, [audioPart(audio['m4a']!)]);
+  t.equal(r.statusCode, 200, r.body);
+  const left = uploaded(s);
+  t.ok(left.includes(lightFile), 'the light uploader\'s older file stays');
+  t.notOk(left.includes(heavyFiles[0]!), 'the heavy uploader\'s oldest file went');
+  t.ok(left.includes(r.json().audio_path), 'the file just stored stays');
+});

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  MIC_DEPAY,
   launchFactories,
   loadPipelineCatalog,
   parseTemplate,
@@ -81,6 +82,14 @@ t.test('strings are quoted: hostile paths stay one property value', async (t) =>
   t.throws(() => renderTemplate(vp8, { ...values, frame_scale: Number.NaN }), { code: 'INTERNAL' });
   t.throws(() => renderTemplate(vp8, { ...values, backend: 'builtin ! fakesink' }), { code: 'INTERNAL' });
   t.throws(() => renderTemplate(vp8, { ...values, audio_source: 'fakesrc' as never }), { code: 'INTERNAL' });
+});
+
+t.test('the microphone branch starts at a named depayloader, with no gst-launch delayed link', async (t) => {
+  const vp8 = loadPipelineCatalog(PIPELINES, { VP8: 'vp8.pipeline' }).byCodec.get('VP8')!;
+  const line = renderTemplate(vp8, { ...values, audio_source: 'webrtc' });
+  t.match(line, `rtpopusdepay name=${MIC_DEPAY} ! opusdec`);
+  // "webrtc. ! …" links webrtcbin's first src pad, whatever its media: the session links by kind instead.
+  t.notMatch(line, /\bwebrtc\.\s*!/, 'nothing is linked from webrtcbin by gst-launch');
 });
 
 t.test('quoted paths reach GStreamer intact (real gst-launch-1.0 copy)', async (t) => {

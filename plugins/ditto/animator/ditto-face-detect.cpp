@@ -30,6 +30,7 @@
 #include "config.h"
 #endif
 #include "ditto-frontal-face-detector.h"
+#include "ditto-landmark-model.h"
 #ifndef DITTO_LANDMARK_MODEL
 #define DITTO_LANDMARK_MODEL "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
 #endif
@@ -185,14 +186,114 @@ largest (const std::vector < cv::Rect > &rects)
 
 namespace {
 
+}                               /* namespace */
+
+/* The landmark model converted at build time (ditto-landmark-model.S; empty
+ * when the build machine had no model). */
+extern "C" const unsigned char ditto_landmark_model_data[];
+extern "C" const unsigned char ditto_landmark_model_end[];
+
+namespace {
+
+/* dlib's shape predictor over the flat, read-only model: the same cascade
+ * as dlib::shape_predictor::operator() (dlib's own feature extraction, the
+ * same tree walk and sums), without deserialising 99 MB first. */
+struct FlatPredictor {
+  const DittoLandmarkModelHeader *h = nullptr;
+  dlib::matrix < float, 0, 1 > initial_shape;
+  std::vector < std::vector < unsigned long > > anchor_idx;
+  std::vector < std::vector < dlib::vector < float, 2 > > > deltas;
+  const unsigned char *trees = nullptr;
+  size_t tree_size = 0;
+
+  bool load (const unsigned char *p, size_t n)
+  {
+    if (n < sizeof *h || memcmp (p, DITTO_LANDMARK_MODEL_MAGIC, 8) != 0)
+      return false;
+    h = (const DittoLandmarkModelHeader *) p;
+    tree_size = h->n_splits * sizeof (DittoLandmarkSplit)
+        + (size_t) (h->n_splits + 1) * h->n_coords * sizeof (float);
+    size_t feat = 3 * sizeof (float);
+    if (n != sizeof *h + h->n_coords * sizeof (float)
+        + (size_t) h->n_cascades * h->n_features * feat
+        + (size_t) h->n_cascades * h->n_trees * tree_size)
+      return false;
+    const unsigned char *q = p + sizeof *h;
+    initial_shape.set_size (h->n_coords);
+    for (uint32_t i = 0; i < h->n_coords; i++, q += sizeof (float))
+      memcpy (&initial_shape (i), q, sizeof (float));
+    anchor_idx.assign (h->n_cascades, {});
+    deltas.assign (h->n_cascades, {});
+    for (uint32_t c = 0; c < h->n_cascades; c++)
+      for (uint32_t i = 0; i < h->n_features; i++, q += feat) {
+        uint32_t a;
+        float d[2];
+        memcpy (&a, q, sizeof a);
+        memcpy (d, q + sizeof a, sizeof d);
+        if (a >= h->n_coords / 2)
+          return false;
+        anchor_idx[c].push_back (a);
+        deltas[c].push_back (dlib::vector < float, 2 > (d[0], d[1]));
+      }
+    trees = q;
+    return true;
+  }
+
+  unsigned long num_parts () const
+  {
+    return h ? h->n_coords / 2 : 0;
+  }
+
+  dlib::full_object_detection operator () (const dlib::array2d <
+      unsigned char >&img, const dlib::rectangle & rect) const
+  {
+    dlib::matrix < float, 0, 1 > shape = initial_shape;
+    std::vector < float >px;
+    const unsigned char *t = trees;
+    for (uint32_t c = 0; c < h->n_cascades; c++) {
+      dlib::impl::extract_feature_pixel_values (img, rect, shape,
+          initial_shape, anchor_idx[c], deltas[c], px);
+      for (uint32_t k = 0; k < h->n_trees; k++, t += tree_size) {
+        const DittoLandmarkSplit *s = (const DittoLandmarkSplit *) t;
+        uint32_t i = 0;
+        while (i < h->n_splits) {
+          if (s[i].idx1 >= px.size () || s[i].idx2 >= px.size ())
+            return dlib::full_object_detection (rect);
+          i = px[s[i].idx1] - px[s[i].idx2] > s[i].thresh ? 2 * i + 1 : 2 * i + 2;
+        }
+        const float *leaf = (const float *) (t + h->n_splits *
+            sizeof (DittoLandmarkSplit)) + (size_t) (i - h->n_splits) * h->n_coords;
+        for (uint32_t j = 0; j < h->n_coords; j++)
+          shape (j) += leaf[j];
+      }
+    }
+    const dlib::point_transform_affine to_img =
+        dlib::impl::unnormalizing_tform (rect);
+    std::vector < dlib::point > parts (h->n_coords / 2);
+    for (size_t i = 0; i < parts.size (); i++)
+      parts[i] = to_img (dlib::impl::location (shape, i));
+    return dlib::full_object_detection (rect, parts);
+  }
+};
+
 /* dlib's detector and landmark model, built or loaded once per process and
- * used under one lock (neither is documented as safe for concurrent use). */
+ * used under one lock (neither is documented as safe for concurrent use).
+ * The landmark model is the flat one linked in, unless DITTO_LANDMARK_MODEL
+ * names a file (read with dlib) or the build had none. */
 struct Dlib {
   bool ready = false;
   dlib::frontal_face_detector detector;
   dlib::shape_predictor predictor;
+  FlatPredictor flat;
+  bool use_flat = false;
   bool have_model = false;
   std::string model_path, model_error;
+
+  dlib::full_object_detection fit (const dlib::array2d < unsigned char >&img,
+      const dlib::rectangle & box) const
+  {
+    return use_flat ? flat (img, box) : predictor (img, box);
+  }
 };
 
 std::mutex dlib_lock;
@@ -223,7 +324,17 @@ dlib_init (void)
   dl.ready = true;
   dl.model_path = path;
   dl.have_model = false;
+  dl.use_flat = false;
   dl.model_error.clear ();
+  const char *env = g_getenv ("DITTO_LANDMARK_MODEL");
+  if (!(env && *env) && dl.flat.load (ditto_landmark_model_data,
+          ditto_landmark_model_end - ditto_landmark_model_data)) {
+    dl.use_flat = true;
+    dl.have_model = dl.flat.num_parts () == DITTO_FACE_N_LANDMARKS;
+    if (!dl.have_model)
+      dl.model_error = "not a 68-point model";
+    return;
+  }
   /* A missing file is the common failure: no exception for it (an
    * exception thrown here would also be a slow path under memcheck). */
   if (!g_file_test (path.c_str (), G_FILE_TEST_IS_REGULAR)) {
@@ -334,7 +445,7 @@ fit_landmarks (const cv::Mat & gray, const Candidate & c, DittoFaceLayout * l)
       (long) std::lround (0.5 * side - 0.5 * bh),
       (long) std::lround (0.5 * side + 0.5 * bw) - 1,
       (long) std::lround (0.5 * side + 0.5 * bh) - 1);
-  dlib::full_object_detection shape = dl.predictor (dimg, box);
+  dlib::full_object_detection shape = dl.fit (dimg, box);
   cv::Mat inv;
   cv::invertAffineTransform (m, inv);
   for (int i = 0; i < DITTO_FACE_N_LANDMARKS; i++) {

@@ -86,7 +86,6 @@ function describeError(e: unknown): string {
 
 export const clientCommand: Command = {
   name: 'client',
-  summary: 'receive a session over WebRTC from a server: record it and/or print live stats',
   help: () => HELP,
   async run(argv) {
     const args = parseArgs(argv.map((a) => ALIASES[a] ?? a), new Set(['stats']));

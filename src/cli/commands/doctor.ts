@@ -32,7 +32,6 @@ ${configOptionsHelp()}`;
 
 export const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'check GStreamer, the plugin and every element needed; name the Debian packages to install',
   help: () => HELP,
   async run(argv) {
     const booleans = new Set(['json', 'strict', 'model', ...configOptions().filter((o) => o.kind === 'boolean').map((o) => o.flag.slice(2))]);

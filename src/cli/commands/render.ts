@@ -47,7 +47,6 @@ async function inputFile(flag: string, path: string | undefined): Promise<string
 
 export const renderCommand: Command = {
   name: 'render',
-  summary: 'render a portrait + speech to an MP4 or WebM file (offline, faster than real time)',
   help: () => HELP,
   async run(argv) {
     const args = parseArgs(argv.map((a) => ALIASES[a] ?? a), new Set(['quiet']));

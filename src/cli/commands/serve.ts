@@ -46,7 +46,6 @@ function handleSignals(app: FastifyInstance): void {
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'run the WebRTC signalling server',
   help: () => `Usage: ditto-gst serve [options]\n\nOptions (flag > env > config file > default):\n${configOptionsHelp()}`,
   async run(argv) {
     const booleans = new Set(configOptions().filter((o) => o.kind === 'boolean').map((o) => o.flag.slice(2)));

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { nativeEventsDropped } from '../../gst/index.js';
 import type { SessionManager } from '../../sessions/session-manager.js';
 import { FAILURE_REASONS } from '../../sessions/session.js';
 import { registerPoolGauges } from '../../workers/pool-metrics.js';
@@ -68,6 +69,18 @@ export function createMetrics(sessions: SessionManager, workers: DittoWorkerPool
     registers: [registry],
   });
   sessions.on('listener-error', () => listenerErrors.inc());
+  let droppedSeen = nativeEventsDropped();
+  new Counter({
+    name: 'ditto_native_events_dropped_total',
+    help: 'Element messages (stats, faces) the addon dropped because the JS thread was too far behind',
+    registers: [registry],
+    collect() {
+      // The addon counts process-wide; this registry counts from its own creation on.
+      const now = nativeEventsDropped();
+      if (now > droppedSeen) this.inc(now - droppedSeen);
+      droppedSeen = now;
+    },
+  });
   const frames = new Counter({ name: 'ditto_frames_out_total', help: 'Video frames produced by dittotalkinghead', registers: [registry] });
   const offerAnswerSeconds = new Histogram({
     name: 'ditto_offer_answer_seconds',

@@ -31,6 +31,9 @@ export default async function uploadRoutes(app: FastifyInstance) {
     if (!request.isMultipart()) {
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'POST /upload takes multipart/form-data with file fields "audio" and/or "source"');
     }
+    // Per uploader: its API key, else its address. One at its quota is refused before a byte is read.
+    const uploader = app.auth.clientKey(request);
+    app.uploads.checkQuota(uploader, 1, 1);
     const received: Partial<Record<UploadField, ReceivedFile>> = {};
     // A client that dribbles its body (slowloris) is cut off after upload.timeoutMs: the file being written is
     // destroyed with the timeout error, and the answer closes the connection so the rest is never read.
@@ -90,7 +93,7 @@ export default async function uploadRoutes(app: FastifyInstance) {
     } finally {
       clearTimeout(timer);
     }
-    const result = await app.uploads.accept(received);
+    const result = await app.uploads.accept(received, uploader);
     request.log.info({ audio_id: result.audio_id, source_id: result.source_id }, 'upload stored');
     return reply.status(200).send(result);
   });
