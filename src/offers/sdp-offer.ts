@@ -56,6 +56,8 @@ function invalid(message: string): never {
 export function parseOffer(sdp: string): OfferMedia[] {
   const lines = sdp.split(/\r?\n/).map((l) => l.trimEnd()).filter((l) => l !== '');
   if (lines[0] !== 'v=0') invalid('it must start with "v=0"');
+  // SDP is text handed to C as a C string: a NUL would silently cut it there (webrtcbin then fails: a 500).
+  if (sdp.includes('\u0000')) invalid('it contains a NUL byte');
   let sessionDirection: Direction = 'sendrecv';
   const media: OfferMedia[] = [];
   const rtpmaps = new Map<OfferMedia, Map<number, OfferCodec>>();
