@@ -29,7 +29,7 @@ export interface BitrateBounds {
 }
 
 export interface ControllerOptions {
-  /** Multiplicative growth per second on a clean link (GCC: 8 %; 15 % recovers from a lifted cap within about 15 s). */
+  /** Multiplicative growth per second on a clean link (GCC: 8 %; 10 % recovers from a lifted cap sooner). */
   increasePerS?: number;
   /** Queueing delay (RTT above the lowest seen) that counts as congestion, ms. */
   queueDelayMs?: number;
@@ -88,7 +88,7 @@ export class BitrateController {
     opts: ControllerOptions = {},
   ) {
     if (!(bounds.minBps > 0 && bounds.minBps <= bounds.maxBps)) throw new RangeError(`invalid bitrate bounds ${bounds.minBps}..${bounds.maxBps}`);
-    this.increasePerS = opts.increasePerS ?? 0.15;
+    this.increasePerS = opts.increasePerS ?? 0.1;
     this.queueDelayMs = opts.queueDelayMs ?? 100;
     this.minChange = opts.minChange ?? 0.05;
     this.target = this.clamp(bounds.startBps);
