@@ -35,11 +35,19 @@ export const BURSTS: readonly [onsetS: number, lengthS: number][] = [
   [6.7, 0.25], [7.6, 0.4], [8.45, 0.2], [9.0, 0.35],
 ];
 
-/** A 16 kHz mono 16-bit WAV: `leadS` of silence, then the bursts (a 600 Hz tone with two harmonics). */
+/** The bursts' pattern repeats with this period (s) in clips longer than one pattern. */
+export const BURST_PERIOD_S = 10;
+
+/**
+ * A 16 kHz mono 16-bit WAV: `leadS` of silence, then the bursts (a 600 Hz tone with two harmonics),
+ * repeated every BURST_PERIOD_S to the end, so a long measurement has bursts all through its window.
+ */
 export function toneBurstWav(leadS = 0, totalS = 10): Buffer {
   const n = Math.round(totalS * RATE);
   const pcm = Buffer.alloc(44 + n * 2);
-  for (const [onset, len] of BURSTS) {
+  const repeats = Math.max(1, Math.ceil((totalS - leadS) / BURST_PERIOD_S));
+  const bursts = Array.from({ length: repeats }, (_, r) => BURSTS.map(([onset, len]) => [onset + r * BURST_PERIOD_S, len] as const)).flat();
+  for (const [onset, len] of bursts) {
     const a = Math.round((leadS + onset) * RATE);
     const b = Math.min(n, a + Math.round(len * RATE));
     for (let i = a; i < b; i++) {

@@ -5,7 +5,9 @@
  *   FLOOR_GRAPH=ditto|bare|... node dist/test/bench/sync-probe.js [sessions=1] [seconds=12]
  *
  * Prints per receiver and second: estimatedPlayoutTimestamp video - audio, and each jitter buffer's mean
- * delay over that second (ms).
+ * delay over that second (ms). PROBE_CONTENT=1 also records what each viewer saw and heard and prints the
+ * offset by content (mouth against sound, lip-sync.ts) per window of a tenth of the run (at least 10 s), next
+ * to Chrome's median over the same window: a long run (e.g. 1800 s) shows whether lip sync holds.
  */
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,11 +15,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChromiumBrowser, type ReceiverStats } from '../helpers/chromium.js';
-import { toneBurstWav } from './lip-sync.js';
+import { DEMO_MOUTH_REGION, envelopeOffset, toneBurstWav } from './lip-sync.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const n = Number(process.argv[2] ?? 1);
 const seconds = Number(process.argv[3] ?? 12);
+const content = process.env['PROBE_CONTENT'] === '1';
 const media = mkdtempSync(join(tmpdir(), 'ditto-probe-media-'));
 writeFileSync(join(media, 'bursts.wav'), toneBurstWav(0.5, seconds + 8));
 copyFileSync(join(ROOT, 'src', 'server', 'demo', 'media', 'portrait.jpg'), join(media, 'portrait.jpg'));
@@ -36,10 +39,32 @@ const jb = (a: ReceiverStats['audio'] | ReceiverStats['video'], b: typeof a) =>
   a && b && a.jitterBufferEmittedCount! > b.jitterBufferEmittedCount!
     ? ((a.jitterBufferDelayS! - b.jitterBufferDelayS!) / (a.jitterBufferEmittedCount! - b.jitterBufferEmittedCount!)) * 1000
     : NaN;
+const median = (xs: number[]) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
+};
+
+/** Per window: Chrome's median A/V and the offset by content (its correlation), per receiver. */
+async function printContentWindows(rxs: Awaited<ReturnType<ChromiumBrowser['newReceiver']>>[], rows: number[][]) {
+  const windowS = Math.max(10, Math.round(seconds / 10));
+  for (const [i, rx] of rxs.entries()) {
+    const tl = await rx.timeline();
+    // The page's performance clock and this process's differ by a constant: window by the capture's own
+    // clock, starting at its first frame (which came before the first stats second).
+    const t0 = tl.video[0]?.[0] ?? 0;
+    for (let w = 0; w * windowS < seconds; w++) {
+      const [a, b] = [t0 + w * windowS * 1000, t0 + (w + 1) * windowS * 1000];
+      const r = envelopeOffset(tl.video.filter((p) => p[0] >= a && p[0] < b), tl.audio.filter((p) => p[0] >= a && p[0] < b));
+      const chrome = median(rows[i]!.slice(w * windowS, (w + 1) * windowS));
+      console.log(`rx${i} ${w * windowS}-${(w + 1) * windowS}s: Chrome A/V ${chrome.toFixed(0)} ms, content ${r.offsetMs.toFixed(0)} ms (r=${r.correlation.toFixed(2)})`);
+    }
+  }
+}
+
 try {
   const rxs = [];
   for (let i = 0; i < n; i++) {
-    const rx = await browser.newReceiver();
+    const rx = await browser.newReceiver(content ? { capture: { region: DEMO_MOUTH_REGION } } : {});
     const res = await fetch(`http://127.0.0.1:${port}/offer`, { method: 'POST', body: JSON.stringify({ sdp: await rx.createOffer() }) });
     const answer = ((await res.json()) as { sdp: string }).sdp;
     if (process.env['PROBE_SDP']) console.log(answer.split('\r\n').filter((l) => /^(m=|a=msid|a=ssrc|a=mid|a=group|a=extmap|a=rtcp)/.test(l)).join('\n'));
@@ -60,6 +85,7 @@ try {
   }
   const tail = rows.flatMap((r) => r.slice(Math.floor(r.length / 2))).filter(Number.isFinite).sort((a, b) => a - b);
   console.log(`${process.env['FLOOR_GRAPH'] ?? 'ditto'} x${n}: median A/V over the second half ${tail[Math.floor((tail.length - 1) / 2)]?.toFixed(0)} ms`);
+  if (content) await printContentWindows(rxs, rows);
   await Promise.all(rxs.map((r) => r.close()));
 } finally {
   proc.kill('SIGTERM');
