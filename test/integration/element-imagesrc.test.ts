@@ -62,6 +62,23 @@ t.test('a good PNG, JPEG or WebP is one RGB frame of its size, then EOS', async 
   }
 });
 
+/** The JPEG with an EXIF block saying "rotate 90 degrees clockwise to display" (Orientation 6), as phones write. */
+function withExifOrientation6(jpg: Buffer): Buffer {
+  // Big-endian TIFF header, an IFD of one entry: tag 0x0112 (Orientation), SHORT, count 1, value 6; no next IFD.
+  const tiff = Buffer.from([0x4d, 0x4d, 0, 0x2a, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0]);
+  const body = Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff]);
+  const app1 = Buffer.alloc(4);
+  app1.writeUInt16BE(0xffe1, 0);
+  app1.writeUInt16BE(body.length + 2, 2);
+  return Buffer.concat([jpg.subarray(0, 2), app1, body, jpg.subarray(2)]);
+}
+
+t.test('a phone photo comes out upright: the loader applies its EXIF orientation', async (t) => {
+  const r = await imageSrc(file('rotated.jpg', withExifOrientation6(jpeg)));
+  t.same(r.errors, [], 'no error');
+  t.match(r.video.caps, new RegExp(`width=\\(int\\)${H}, height=\\(int\\)${W}`), `the ${W}x${H} picture comes out ${H}x${W}`);
+});
+
 t.test('the pixels are the picture, row padding and all', async (t) => {
   // PNG is lossless: the frame dittoimagesrc pushes equals the raw frame the PNG was made from.
   const raw = (head: string, name: string) => gstLaunch(`${head} ! video/x-raw,format=RGB,width=${W},height=${H} ! filesink location=${join(tmp.dir, name)}`, 20);
