@@ -329,7 +329,6 @@ gst_ditto_image_src_create (GstBaseSrc * src, guint64 offset, guint size,
   gst_video_frame_unmap (&frame);
 
   GST_BUFFER_PTS (buffer) = 0;
-  GST_BUFFER_DTS (buffer) = 0;
   GST_BUFFER_OFFSET (buffer) = 0;
   GST_BUFFER_OFFSET_END (buffer) = 1;
   self->pushed = TRUE;
