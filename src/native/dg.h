@@ -193,6 +193,7 @@ GMainContext *dg_control_context (void);
 GSource *dg_control_timeout (guint ms, GSourceFunc func, gpointer data,
     GDestroyNotify notify);
 void dg_pool_push (gpointer task);
+void dg_release_freed_memory (void);
 
 /* Pool tasks */
 typedef enum

@@ -415,6 +415,7 @@ run_close (DgPipe * pipe, DgOp * close_op)
     dg_webrtc_unref (l->data);
   }
   g_list_free (rtcs);
+  dg_release_freed_memory ();
   GST_INFO ("%s: closed in %" G_GINT64_FORMAT " us", pipe->name,
       g_get_monotonic_time () - t0);
 
