@@ -17,7 +17,7 @@ const DECODE: Record<UploadKind, string> = { audio: 'decodebin ! audio/x-raw', i
 
 export async function probeDecodes(gst: Pick<GstApi, 'Pipeline'>, path: string, kind: UploadKind, timeoutMs: number): Promise<void> {
   const description = `filesrc location=${quoteLaunchString(path)} ! ${DECODE[kind]} ! fakesink sync=false`;
-  const pipeline = gst.Pipeline.launch(description, { name: 'upload-probe' });
+  const pipeline = await gst.Pipeline.launch(description, { name: 'upload-probe' });
   let timer: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
