@@ -38,7 +38,7 @@ const FPS = 25;
 export async function render(gst: Pick<GstApi, 'Pipeline'>, spec: Omit<RenderSpec, 'outputPath'> & { outputPath: string }, options: RenderOptions = {}): Promise<RenderResult> {
   const finalPath = spec.outputPath;
   const tempPath = join(dirname(finalPath), `.${basename(finalPath)}.part`);
-  const pipeline = gst.Pipeline.launch(renderDescription({ ...spec, outputPath: tempPath }), { name: 'render' });
+  const pipeline = await gst.Pipeline.launch(renderDescription({ ...spec, outputPath: tempPath }), { name: 'render' });
   const started = Date.now();
   let totalS: number | null = null;
   let timer: NodeJS.Timeout | undefined;

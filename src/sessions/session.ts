@@ -257,7 +257,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private async launchAndAnswer(): Promise<string> {
     this.log.debug({ pipeline: this.spec.pipelineName, description: this.spec.description }, 'launching session pipeline');
-    const pipeline = this.ctx.gst.Pipeline.launch(this.spec.description, { name: `session-${this.id}` });
+    const pipeline = await this.ctx.gst.Pipeline.launch(this.spec.description, { name: `session-${this.id}` });
     this.pipeline = pipeline;
     pipeline.on('error', this.onPipelineError);
     pipeline.on('warning', this.onPipelineWarning);
