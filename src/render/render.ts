@@ -64,7 +64,10 @@ export async function render(gst: Pick<GstApi, 'Pipeline'>, spec: Omit<RenderSpe
           totalS = m.fields['total'];
         }
       });
-      options.signal?.addEventListener('abort', () => reject(new AppError('VALIDATION_FAILED', 'render interrupted')), { once: true });
+      const interrupted = () => reject(new AppError('VALIDATION_FAILED', 'render interrupted'));
+      // Aborted while the graph was being parsed: the pipeline is closed below all the same.
+      if (options.signal?.aborted) interrupted();
+      else options.signal?.addEventListener('abort', interrupted, { once: true });
       timer = setInterval(report, options.progressIntervalMs ?? 250);
       pipeline.setState('playing').catch(reject);
     });
