@@ -174,6 +174,9 @@ void dg_event_free (DgEvent * ev);
 void dg_post (DgPipe * pipe, DgEvent * ev);
 void dg_post_emit (DgPipe * pipe, const gchar * target, const gchar * name,
     GstStructure * payload, const gchar * payload_str);
+/* The pipe's last event: settles op (resolves close(), or rejects with
+ * code and msg, taken, a launch that failed) and releases the tsfn. */
+void dg_post_last (DgPipe * pipe, DgOp * op, const gchar * code, gchar * msg);
 napi_status dg_tsfn_create (napi_env env, DgPipe * pipe, napi_value dispatcher);
 /* Droppable events one pipeline may have queued for JS before more are dropped. */
 #define DG_DROPPABLE_QUEUE_MAX 256

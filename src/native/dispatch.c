@@ -108,6 +108,21 @@ dg_post_emit_droppable (DgPipe * pipe, const gchar * target,
   dg_post (pipe, ev);
 }
 
+void
+dg_post_last (DgPipe * pipe, DgOp * op, const gchar * code, gchar * msg)
+{
+  DgEvent *ev = dg_event_new (DG_EV_CLOSED);
+
+  ev->op = dg_op_ref (op);
+  if (code) {
+    ev->rkind = DG_RES_ERROR;
+    ev->code = g_strdup (code);
+    ev->str = msg;
+  }
+  g_atomic_int_set (&op->settled, 1);
+  dg_post (pipe, ev);
+}
+
 /* ---- JS thread side ---- */
 
 void

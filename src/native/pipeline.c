@@ -240,23 +240,16 @@ run_launch (DgPipe * pipe, DgOp * op, const gchar * desc)
 {
   GError *err = NULL;
   GstElement *el;
-  DgEvent *ev;
   gint64 t0 = g_get_monotonic_time ();
 
   el = gst_parse_launch_full (desc, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &err);
   if (!el || err) {
     if (el)
       gst_object_unref (gst_object_ref_sink (el));
-    /* No pipeline: the rejection is the pipe's last event and releases the
-     * event queue, as close() does. */
-    ev = dg_event_new (DG_EV_CLOSED);
-    ev->op = dg_op_ref (op);
-    ev->rkind = DG_RES_ERROR;
-    ev->code = g_strdup ("GST_PARSE");
-    ev->str = g_strdup (err ? err->message : "could not build the pipeline");
+    /* No pipeline: the rejection is the pipe's last event. */
+    dg_post_last (pipe, op, "GST_PARSE",
+        g_strdup (err ? err->message : "could not build the pipeline"));
     g_clear_error (&err);
-    g_atomic_int_set (&op->settled, 1);
-    dg_post (pipe, ev);
     return;
   }
   el = gst_object_ref_sink (el);
@@ -407,7 +400,6 @@ run_close (DgPipe * pipe, DgOp * close_op)
   GstElement *p = pipe_element_ref (pipe);
   GList *rtcs, *ops, *l;
   GstBus *bus;
-  DgEvent *ev;
   gint64 t0 = g_get_monotonic_time (), until = t0 + G_USEC_PER_SEC;
 
   /* webrtcbin 1.22 leaks a transport bin (its nicesrc keeps the ICE sockets
@@ -471,10 +463,7 @@ run_close (DgPipe * pipe, DgOp * close_op)
   GST_INFO ("%s: closed in %" G_GINT64_FORMAT " us", pipe->name,
       g_get_monotonic_time () - t0);
 
-  ev = dg_event_new (DG_EV_CLOSED);
-  ev->op = dg_op_ref (close_op);
-  g_atomic_int_set (&close_op->settled, 1);
-  dg_post (pipe, ev);
+  dg_post_last (pipe, close_op, NULL, NULL);
 }
 
 static void
