@@ -30,9 +30,9 @@ export class Pipeline implements TypedEmitter<PipelineEvents>, PipelineRef {
 
   /**
    * gst_parse_launch_full with FATAL_ERRORS, on a worker thread: loading plugins and constructing a session's
-   * elements takes tens of milliseconds the event loop keeps. A missing element or an impossible link rejects
-   * with GstError('GST_PARSE') carrying GStreamer's own text. The pipeline is in NULL; whoever awaits it
-   * owns it and must close() it, also when it resolves after they lost interest.
+   * elements (up to tens of ms) never hold the event loop. A missing element or an impossible link rejects
+   * with GstError('GST_PARSE') carrying GStreamer's own text. The pipeline comes in NULL; whoever awaits it
+   * owns it and must close() it, also when it arrives after they lost interest.
    */
   static async launch(description: string, opts: LaunchOptions = {}): Promise<Pipeline> {
     let pipeline: Pipeline | null = null;
