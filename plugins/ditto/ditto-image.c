@@ -22,6 +22,22 @@ format_supported (const gchar * name)
       || g_strcmp0 (name, "webp") == 0;
 }
 
+/* The format a file's first bytes announce, NULL for none we take. */
+static const gchar *
+magic_format (const guint8 * head, gsize len)
+{
+  static const guint8 png[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+
+  if (len >= 8 && memcmp (head, png, 8) == 0)
+    return "PNG";
+  if (len >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff)
+    return "JPEG";
+  if (len >= 12 && memcmp (head, "RIFF", 4) == 0
+      && memcmp (head + 8, "WEBP", 4) == 0)
+    return "WebP";
+  return NULL;
+}
+
 DittoImage *
 ditto_image_load (const gchar * path, GError ** error)
 {
@@ -32,6 +48,8 @@ ditto_image_load (const gchar * path, GError ** error)
   const guint8 *src;
   gint width = 0, height = 0, n_channels, src_stride, y, x;
   gchar *format_name;
+  guint8 head[12];
+  gsize head_len;
   FILE *f;
 
   if (path == NULL || *path == '\0') {
@@ -53,14 +71,28 @@ ditto_image_load (const gchar * path, GError ** error)
         "cannot read source image '%s': %s", path, g_strerror (saved));
     return NULL;
   }
+  head_len = fread (head, 1, sizeof head, f);
   fclose (f);
+  if (head_len == 0) {
+    g_set_error (error, DITTO_IMAGE_ERROR, DITTO_IMAGE_ERROR_NOT_IMAGE,
+        "source image '%s' is empty", path);
+    return NULL;
+  }
 
   /* Only the header is parsed here: huge images are refused before any
    * pixel memory is allocated. */
   format = gdk_pixbuf_get_file_info (path, &width, &height);
   if (format == NULL) {
-    g_set_error (error, DITTO_IMAGE_ERROR, DITTO_IMAGE_ERROR_NOT_IMAGE,
-        "source image '%s' is not a PNG, JPEG or WebP image", path);
+    const gchar *magic = magic_format (head, head_len);
+    /* gdk-pixbuf says the same of a file cut off inside its header as of
+     * one that is no image at all: the first bytes tell them apart. */
+    if (magic != NULL)
+      g_set_error (error, DITTO_IMAGE_ERROR, DITTO_IMAGE_ERROR_DECODE,
+          "cannot decode source image '%s': its %s header is cut off or "
+          "corrupt", path, magic);
+    else
+      g_set_error (error, DITTO_IMAGE_ERROR, DITTO_IMAGE_ERROR_NOT_IMAGE,
+          "source image '%s' is not a PNG, JPEG or WebP image", path);
     return NULL;
   }
   format_name = gdk_pixbuf_format_get_name (format);

@@ -22,9 +22,10 @@ GQuark ditto_image_error_quark (void);
 
 typedef enum {
   DITTO_IMAGE_ERROR_UNREADABLE,     /* missing file, no permission, I/O error */
-  DITTO_IMAGE_ERROR_NOT_IMAGE,      /* not a PNG, JPEG or WebP image */
+  DITTO_IMAGE_ERROR_NOT_IMAGE,      /* empty, or not a PNG, JPEG or WebP image */
   DITTO_IMAGE_ERROR_TOO_LARGE,      /* over DITTO_IMAGE_MAX_SIDE / _MAX_PIXELS */
-  DITTO_IMAGE_ERROR_DECODE,         /* the decoder failed (truncated, corrupt) */
+  DITTO_IMAGE_ERROR_DECODE,         /* a PNG/JPEG/WebP the decoder fails on
+                                     * (header or data truncated, corrupt) */
 } DittoImageError;
 
 typedef struct {

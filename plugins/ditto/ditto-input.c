@@ -377,6 +377,7 @@ flush_stop (GstDittoTalkingHead * self, GstEvent * event)
   gst_flow_combiner_reset (self->flow_combiner);
   self->vq.eos_pushed = self->aq.eos_pushed = FALSE;
   self->vq.last_pts = self->aq.last_pts = GST_CLOCK_TIME_NONE;
+  self->vq.have_skew = self->aq.have_skew = FALSE;
   self->eos_posted = FALSE;
   /* A FLUSH_STOP racing a shutdown (src pads deactivated or being
    * deactivated) must not bring the element back to life. */

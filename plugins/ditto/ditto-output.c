@@ -222,6 +222,8 @@ post_stats (GstDittoTalkingHead * self, gboolean force)
   gint64 now = g_get_monotonic_time ();
   guint64 out, late, silence, late_samples, dropped;
   GstClockTime vpts, apts;
+  gboolean have_drift;
+  gint64 drift = 0;
   gdouble fps = 0.0;
   GstStructure *s;
 
@@ -245,6 +247,9 @@ post_stats (GstDittoTalkingHead * self, gboolean force)
   dropped = self->vq.dropped;
   vpts = self->vq.last_pts;
   apts = self->aq.last_pts;
+  have_drift = self->vq.have_skew && self->aq.have_skew;
+  if (have_drift)
+    drift = self->aq.last_skew - self->vq.last_skew;
   if (now > self->stats_last_time)
     fps = (gdouble) (out - self->stats_last_frames) * G_USEC_PER_SEC /
         (gdouble) (now - self->stats_last_time);
@@ -259,7 +264,10 @@ post_stats (GstDittoTalkingHead * self, gboolean force)
       "late-samples", G_TYPE_UINT64, late_samples,
       "frames-dropped", G_TYPE_UINT64, dropped,
       "fps", G_TYPE_DOUBLE, fps, NULL);
-  /* Last PTS pushed on each pad: their difference is the element's A/V drift. */
+  /* The last PTS pushed on each pad, and the audio's offset from the video
+   * at the same frame (0 in lockstep). */
+  if (have_drift)
+    gst_structure_set (s, "av-drift", G_TYPE_INT64, drift, NULL);
   if (GST_CLOCK_TIME_IS_VALID (vpts))
     gst_structure_set (s, "video-pts", G_TYPE_UINT64, vpts, NULL);
   if (GST_CLOCK_TIME_IS_VALID (apts))
@@ -463,11 +471,17 @@ gst_ditto_talking_head_src_loop (GstPad * pad)
     }
     {
       GstClockTime pts = GST_BUFFER_PTS (buf);
+      guint64 offset = GST_BUFFER_OFFSET (buf);
 
       ret = gst_pad_push (pad, buf);
       if (ret == GST_FLOW_OK) {
         g_mutex_lock (&self->lock);
         q->last_pts = pts;
+        q->have_skew = GST_CLOCK_TIME_IS_VALID (pts)
+            && offset != GST_BUFFER_OFFSET_NONE;
+        if (q->have_skew)
+          q->last_skew = (gint64) pts -
+              (gint64) ditto_frame_time (is_video ? offset : offset / SPF);
         g_mutex_unlock (&self->lock);
       }
     }

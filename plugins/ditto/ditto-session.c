@@ -318,6 +318,7 @@ ditto_session_open (GstDittoTalkingHead * self)
   self->vq.flushing = self->aq.flushing = FALSE;
   self->vq.eos_pushed = self->aq.eos_pushed = FALSE;
   self->vq.last_pts = self->aq.last_pts = GST_CLOCK_TIME_NONE;
+  self->vq.have_skew = self->aq.have_skew = FALSE;
   self->eos_posted = FALSE;
   self->frames_out = self->frames_late = self->silence_frames = 0;
   self->late_samples = 0;

@@ -43,7 +43,12 @@ typedef struct {
   gboolean flushing;
   gboolean active;           /* the pad is activated (its task may run) */
   gboolean eos_pushed;       /* EOS (event or flow) seen: drop the rest */
-  GstClockTime last_pts;     /* PTS of the last buffer pushed, for A/V drift stats */
+  GstClockTime last_pts;     /* PTS of the last buffer pushed */
+  /* that buffer's PTS minus its frame's nominal time (frame index from its
+   * offset): the A/V drift is the audio's minus the video's, so it does not
+   * depend on which pad happened to push last */
+  gint64 last_skew;
+  gboolean have_skew;
   guint64 dropped;           /* live: buffers dropped while the branch stalled */
 } GstDittoOutQueue;
 

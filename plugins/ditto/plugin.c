@@ -8,12 +8,18 @@
 
 #include <gst/gst.h>
 
+#include "gstdittoimagesrc.h"
 #include "gstdittotalkinghead.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
-  return GST_ELEMENT_REGISTER (dittotalkinghead, plugin);
+  gboolean ret = FALSE;
+
+  ret |= GST_ELEMENT_REGISTER (dittotalkinghead, plugin);
+  ret |= GST_ELEMENT_REGISTER (dittoimagesrc, plugin);
+
+  return ret;
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, ditto,

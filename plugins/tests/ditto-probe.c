@@ -4,7 +4,8 @@
  *
  * ditto-probe: run a gst-launch description and print one JSON object about
  * what reached the fakesinks named "vsink" and "asink" (signal-handoffs=true is
- * set here), the bus errors/warnings/element messages and the latency.
+ * set here), the bus errors/warnings (with their GError domain and code),
+ * element messages and the latency.
  *
  *   ditto-probe [--region x,y,w,h] [--timeout s] [--element name]
  *               [--feed file.s16 [--feed-gap at,len] [--feed-fast]]
@@ -487,7 +488,10 @@ on_bus (GstBus * bus, GstMessage * msg, gpointer data)
       json_str (out, err ? err->message : "");
       g_string_append (out, ",\"debug\":");
       json_str (out, dbg);
-      g_string_append_c (out, '}');
+      /* which GStreamer error, e.g. gst-stream-error-quark 7 (DECODE) */
+      g_string_append (out, ",\"domain\":");
+      json_str (out, err ? g_quark_to_string (err->domain) : "");
+      g_string_append_printf (out, ",\"code\":%d}", err ? err->code : 0);
       g_clear_error (&err);
       g_free (dbg);
       if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {

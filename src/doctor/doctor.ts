@@ -28,11 +28,13 @@ export interface DoctorReport {
   ok: boolean;
 }
 
-/** Decoders behind the upload probe and file sessions, per accepted format. */
+/** Decoders behind the upload probe and file sessions, per accepted audio format (portraits: our dittoimagesrc). */
 const UPLOAD_ELEMENTS = [
   'decodebin', 'typefind', 'wavparse', 'mpegaudioparse', 'mpg123audiodec', 'id3demux', 'qtdemux', 'aacparse', 'avdec_aac',
-  'flacparse', 'flacdec', 'oggdemux', 'vorbisdec', 'opusdec', 'matroskademux', 'pngdec', 'jpegdec', 'webpdec',
+  'flacparse', 'flacdec', 'oggdemux', 'vorbisdec', 'opusdec', 'matroskademux',
 ];
+/** Our plugin's elements: the model, and the portrait loader that checks every upload and offer's portrait. */
+const OUR_ELEMENTS = ['dittotalkinghead', 'dittoimagesrc'];
 /** The command-line client (receive and record) and live audio (push WebSocket, browser microphone). */
 const CLIENT_ELEMENTS = ['webrtcbin', 'rtpvp8depay', 'vp8dec', 'rtph264depay', 'avdec_h264', 'rtpopusdepay', 'opusdec', 'matroskamux', 'fakesink'];
 const LIVE_AUDIO_ELEMENTS = ['appsrc', 'wavparse', 'oggdemux', 'opusdec', 'rtpopusdepay', 'audiomixer'];
@@ -70,20 +72,22 @@ export async function runDoctor(config: ServerConfig, loadGst: GstLoader): Promi
     detail: `${version} (need ${MIN_GST.join('.')} or newer)`,
     ...(recent ? {} : { fix: 'Debian 12 (bookworm) ships 1.22: apt-get install gstreamer1.0-plugins-base' }),
   });
-  const pluginOk = gst.hasElementFactory('dittotalkinghead');
-  checks.push({
-    group: 'runtime',
-    name: 'dittotalkinghead (our plugin)',
-    ok: pluginOk,
-    required: true,
-    detail: `plugin path ${config.pluginPath}`,
-    ...(pluginOk ? {} : { fix: 'npm run build:plugin (meson + ninja; needs libgstreamer-plugins-base1.0-dev, libgdk-pixbuf-2.0-dev)' }),
-  });
+  for (const name of OUR_ELEMENTS) {
+    const ok = gst.hasElementFactory(name);
+    checks.push({
+      group: 'runtime',
+      name: `${name} (our plugin)`,
+      ok,
+      required: true,
+      detail: `plugin path ${config.pluginPath}`,
+      ...(ok ? {} : { fix: 'npm run build:plugin (meson + ninja; needs libgstreamer-plugins-base1.0-dev, libgdk-pixbuf-2.0-dev)' }),
+    });
+  }
 
   const seen = new Set<string>();
   const element = (group: string, name: string, required: boolean) => {
     const key = `${group}/${name}`;
-    if (seen.has(key) || name === 'dittotalkinghead') return;
+    if (seen.has(key) || OUR_ELEMENTS.includes(name)) return;
     seen.add(key);
     const ok = gst.hasElementFactory(name);
     const pkg = debianPackageFor(name);

@@ -2,7 +2,8 @@
  * A decode-probe worker process (probe-runner.ts forks a few): untrusted media is demuxed and decoded here,
  * never in the server, so a decoder that crashes or hangs costs this process only (the runner replaces it).
  * IPC: receives {id, path, kind, timeoutMs}, answers {id, ok, reason?, timedOut?}; {ready: true} once GStreamer
- * is loaded. One probe at a time.
+ * is loaded. One probe at a time. argv[2]: the directory of our plugin (images are probed with its
+ * dittoimagesrc).
  */
 import { AppError } from '../errors.js';
 import { createGstLoader } from '../gst/loader.js';
@@ -16,7 +17,7 @@ interface Request {
   timeoutMs: number;
 }
 
-const gst = await createGstLoader('')();
+const gst = await createGstLoader(process.argv[2] ?? '')();
 gst.gstVersion(); // initialise GStreamer (and its registry) before the first file
 process.on('message', (msg: Request) => {
   void (async () => {

@@ -26,6 +26,8 @@ export interface ProbeRunnerOptions {
   maxQueued: number;
   timeoutMs: number;
   retryAfterS: number;
+  /** Directory of our plugin, put on the workers' GST_PLUGIN_PATH (images are probed with its dittoimagesrc). */
+  pluginPath: string;
   logger: Logger;
 }
 
@@ -85,7 +87,7 @@ export class ProbeRunner {
     const execArgv = CHILD.endsWith('.ts') ? ['--import=tsx'] : [];
     const env: NodeJS.ProcessEnv = { ...process.env, GST_DEBUG: process.env['GST_DEBUG'] ?? '0' };
     delete env['NODE_OPTIONS'];
-    const child = fork(CHILD, [], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
+    const child = fork(CHILD, [this.opts.pluginPath], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4096)));
     child.unref();

@@ -69,6 +69,9 @@ export interface BusText {
   source: string;
   message: string;
   debug: string;
+  /** the GError's domain, e.g. "gst-stream-error-quark", and its code in that domain (GST_STREAM_ERROR_DECODE = 7) */
+  domain: string;
+  code: number;
 }
 
 export interface Latency {

@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 
 const AUDIO = 'audiotestsrc num-buffers=10 samplesperbuffer=1600 wave=sine ! audio/x-raw,rate=16000,channels=1 ! audioconvert ! audioresample';
 
@@ -100,4 +101,36 @@ export function repeatWav(wav: Buffer, times: number): Buffer {
   header.writeUInt32LE(size * times, at + 4);
   header.writeUInt32LE(header.length - 8 + size * times, 4);
   return Buffer.concat([header, ...Array(times).fill(data)]);
+}
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(b: Buffer): number {
+  let c = 0xffffffff;
+  for (const x of b) c = CRC_TABLE[(c ^ x) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+function pngChunk(type: string, data: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const out = Buffer.alloc(8 + data.length + 4);
+  out.writeUInt32BE(data.length, 0);
+  body.copy(out, 4);
+  out.writeUInt32BE(crc32(body), 8 + data.length);
+  return out;
+}
+export const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/**
+ * A well-formed PNG (valid CRCs) declaring width x height, 8-bit RGB, whose IDAT inflates to `zeros` bytes of
+ * zeros: far too little for a large canvas (an image bomb's header, or a cut-off picture).
+ */
+export function pngDeclaring(width: number, height: number, zeros = 4 * 1024 * 1024): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(Buffer.alloc(zeros))), pngChunk('IEND', Buffer.alloc(0))]);
 }

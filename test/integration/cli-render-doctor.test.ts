@@ -72,6 +72,7 @@ t.test('doctor passes here and names Debian packages when elements are missing',
   t.equal(r.status, 0, r.stdout + r.stderr);
   t.match(r.stdout, /ok\s+GStreamer version\s+GStreamer 1\.\d+/);
   t.match(r.stdout, /ok\s+dittotalkinghead \(our plugin\)/);
+  t.match(r.stdout, /ok\s+dittoimagesrc \(our plugin\)/);
   t.match(r.stdout, /ok\s+webrtcbin/);
   t.match(r.stdout, /ok\s+x264enc/);
   // An empty plugin registry: every system element is missing, ours is not found either.
@@ -91,6 +92,7 @@ t.test('doctor passes here and names Debian packages when elements are missing',
   t.match(check('vp8enc'), { ok: false, fix: 'apt-get install gstreamer1.0-plugins-good' });
   t.match(check('nicesrc'), { ok: false, fix: 'apt-get install gstreamer1.0-nice' });
   t.match(check('dittotalkinghead (our plugin)'), { ok: false, fix: /npm run build:plugin/ });
+  t.match(check('dittoimagesrc (our plugin)'), { ok: false, fix: /npm run build:plugin/ });
   r = run(['doctor', '--help']);
   t.equal(r.status, 0);
   t.match(r.stdout, /Exit code/);

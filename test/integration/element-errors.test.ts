@@ -3,10 +3,10 @@
  * a hang or a silent success.
  */
 import { writeFileSync } from 'node:fs';
-import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { PORTRAIT, dittoElement, gstLaunch, probe, requirePlugin, sox, tempDir } from '../helpers/gst-probe.js';
+import { pngDeclaring } from '../helpers/media-files.js';
 
 requirePlugin();
 const tmp = tempDir();
@@ -15,38 +15,9 @@ t.teardown(tmp.cleanup);
 const AUDIO = 'audiotestsrc num-buffers=10 samplesperbuffer=1600 ! audio/x-raw,rate=16000,channels=1';
 const SINKS = 'd.video ! fakesink d.audio ! fakesink';
 
-/** A valid PNG header claiming w x h (the element must refuse it before decoding). */
+/** A valid PNG header claiming w x h (the element must refuse it before decoding its tiny IDAT). */
 function pngHeader(path: string, w: number, h: number): void {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc = (b: Buffer) => {
-    let c = 0xffffffff;
-    for (const x of b) c = (crcTable[(c ^ x) & 0xff] as number) ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type: string, data: Buffer) => {
-    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const out = Buffer.alloc(8 + data.length + 4);
-    out.writeUInt32BE(data.length, 0);
-    td.copy(out, 4);
-    out.writeUInt32BE(crc(td), 8 + data.length);
-    return out;
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  // one tiny (truncated) IDAT: never decoded because the size check comes first
-  const png = Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(Buffer.alloc(16))),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-  writeFileSync(path, png);
+  writeFileSync(path, pngDeclaring(w, h, 16));
 }
 
 async function expectError(t: Test, desc: string, pattern: RegExp, name: string) {

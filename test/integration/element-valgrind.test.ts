@@ -2,10 +2,11 @@
  * Short dittotalkinghead pipelines under valgrind memcheck: no invalid accesses and no definite leaks whose
  * stack passes through our plugin (GLib's own one-time allocations are not ours).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { PORTRAIT, gstEnv, requirePlugin, run, tempDir } from '../helpers/gst-probe.js';
+import { pngDeclaring } from '../helpers/media-files.js';
 
 requirePlugin();
 const tmp = tempDir();
@@ -93,4 +94,14 @@ t.test('failed backend open under valgrind', async (t) => {
       `worker-socket=${join(tmp.dir, 'no-worker.sock')} name=d d.video ! fakesink d.audio ! fakesink`,
   );
   t.not(r.code, 0, 'pipeline fails as it should');
+});
+
+t.test('dittoimagesrc under valgrind: a frame, and a file the loader refuses', async (t) => {
+  const ok = await memcheck(t, 'imagesrc', `dittoimagesrc location=${PORTRAIT} ! videoconvert ! fakesink`);
+  t.equal(ok.code, 0, 'pipeline succeeds');
+  // A PNG header whose pixel data runs out: gdk-pixbuf starts decoding, then fails.
+  const cut = join(tmp.dir, 'cut.png');
+  writeFileSync(cut, pngDeclaring(64, 64, 16));
+  const bad = await memcheck(t, 'imagesrc-error', `dittoimagesrc location=${cut} ! fakesink`);
+  t.not(bad.code, 0, 'pipeline fails as it should');
 });

@@ -121,7 +121,7 @@ t.test('push session: speech over the WebSocket, idle between, interrupt, lockst
   for (const snap of [during, afterInterrupt, idle, again]) {
     // A snapshot of each pad's last pushed PTS: on a loaded machine one pad's task may trail the other by up to
     // two frames while both stay in lockstep; a drifting timeline grows past that.
-    t.ok(snap.av_drift_ms !== null && Math.abs(snap.av_drift_ms) <= 80, `A/V drift ${snap.av_drift_ms} ms`);
+    t.ok(snap.av_drift_ms !== null && Math.abs(snap.av_drift_ms) <= 20, `A/V drift ${snap.av_drift_ms} ms`);
   }
 
   // Bad messages are answered on the socket, which stays open.

@@ -106,7 +106,7 @@ t.test('push session: Ogg/Opus utterances drive the face', { skip: !chromiumAvai
   t.ok(Math.abs(b.pushed_audio_s - 6) < 0.1, `pushed ${b.pushed_audio_s} s`);
   // A snapshot of each pad's last pushed PTS: on a loaded machine one pad's task may trail the other by up to
   // two frames while both stay in lockstep; a drifting timeline grows past that.
-  t.ok(b.av_drift_ms !== null && Math.abs(b.av_drift_ms) <= 80, `A/V drift ${b.av_drift_ms} ms`);
+  t.ok(b.av_drift_ms !== null && Math.abs(b.av_drift_ms) <= 20, `A/V drift ${b.av_drift_ms} ms`);
   // After both utterances the face idles again.
   await sleep(2500);
   const c = await snapshot();

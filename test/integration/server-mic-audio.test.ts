@@ -53,7 +53,7 @@ t.test('microphone on the same peer connection drives the face', { skip: !chromi
   const silent = b.silence_frames - a.silence_frames;
   t.ok(frames >= 50, `the stream flows (${frames} frames in 3 s)`);
   t.ok(silent <= 5, `the microphone feeds the element: ${silent} of ${frames} frames padded with silence`);
-  t.ok(b.av_drift_ms !== null && Math.abs(b.av_drift_ms) <= 40, `A/V lockstep (${b.av_drift_ms} ms)`);
+  t.ok(b.av_drift_ms !== null && Math.abs(b.av_drift_ms) <= 20, `A/V lockstep (${b.av_drift_ms} ms)`);
   const after = await rx.stats();
   t.ok((after.audio?.totalSamplesReceived ?? 0) > (rxStats.audio?.totalSamplesReceived ?? 0), 'the voice keeps coming back');
 

@@ -18,6 +18,7 @@ export default fp<{ config: ServerConfig }>(
       maxQueued: PROBE_QUEUE,
       timeoutMs: config.upload.probeTimeoutMs,
       retryAfterS: config.sessions.retryAfterS,
+      pluginPath: config.pluginPath,
       logger: app.log,
     });
     const { maxAudioBytes, maxImageBytes, maxImageSide, maxImagePixels } = config.upload;
