@@ -110,7 +110,7 @@ export class ClientSession {
   private async negotiate(): Promise<OfferAnswer> {
     const o = this.opts;
     const graph = receiverDescription({ videoCodec: o.videoCodec, latencyMs: o.latencyMs, record: o.record });
-    const p = this.gst.Pipeline.launch(graph.description, { name: 'ditto-client' });
+    const p = await this.gst.Pipeline.launch(graph.description, { name: 'ditto-client' });
     this.pipeline = p;
     p.on('error', (e) => {
       this.pipelineError ??= `${e.source}: ${e.message}`;

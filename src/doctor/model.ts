@@ -117,7 +117,7 @@ async function waitLoaded(client: PoolClient, proc: ChildProcess, timeoutS: numb
 async function renderSample(loadGst: GstLoader, socket: string, o: ModelDoctorOptions): Promise<NonNullable<ModelReport['render']>> {
   const gst = await loadGst();
   const q = (s: string) => `"${s.replace(/(["\\])/g, '\\$1')}"`;
-  const pipeline = gst.Pipeline.launch(
+  const pipeline = await gst.Pipeline.launch(
     `filesrc location=${q(o.audio)} ! decodebin ! audioconvert ! audioresample ! audio/x-raw,rate=16000,channels=1 ! ` +
       `dittotalkinghead name=d mode=offline backend=ditto worker-socket=${q(socket)} source-image=${q(o.portrait)} ` +
       'd.video ! fakesink sync=false d.audio ! fakesink sync=false',

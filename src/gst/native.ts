@@ -17,7 +17,8 @@ export type NativeDispatcher = (target: string | null, event: string, payload: u
 export interface NativeAddon {
   version(): string;
   hasElementFactory(name: string): boolean;
-  pipelineLaunch(description: string, name: string | null, dispatch: NativeDispatcher): NativeHandle;
+  /** Parses on a worker thread; rejects GST_PARSE. */
+  pipelineLaunch(description: string, name: string | null, dispatch: NativeDispatcher): Promise<NativeHandle>;
   pipelineName(h: NativeHandle): string;
   pipelineSetState(h: NativeHandle, state: 'ready' | 'paused' | 'playing'): Promise<'success' | 'async' | 'no-preroll'>;
   pipelineClose(h: NativeHandle): Promise<void>;

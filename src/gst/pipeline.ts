@@ -12,7 +12,8 @@ export interface LaunchOptions {
 
 /**
  * A GStreamer pipeline built from a gst-launch description. Bus messages and webrtcbin signals arrive as
- * typed events on the JS thread; state changes and teardown run on worker threads, never on the JS thread.
+ * typed events on the JS thread; parsing, state changes and teardown run on worker threads, never on the JS
+ * thread.
  */
 export class Pipeline implements TypedEmitter<PipelineEvents>, PipelineRef {
   readonly name: string;
@@ -28,12 +29,14 @@ export class Pipeline implements TypedEmitter<PipelineEvents>, PipelineRef {
   }
 
   /**
-   * gst_parse_launch_full with FATAL_ERRORS: a missing element or an impossible link is a
-   * GstError('GST_PARSE') carrying GStreamer's own text.
+   * gst_parse_launch_full with FATAL_ERRORS, on a worker thread: loading plugins and constructing a session's
+   * elements (up to tens of ms) never hold the event loop. A missing element or an impossible link rejects
+   * with GstError('GST_PARSE') carrying GStreamer's own text. The pipeline comes in NULL; whoever awaits it
+   * owns it and must close() it, also when it arrives after they lost interest.
    */
-  static launch(description: string, opts: LaunchOptions = {}): Pipeline {
+  static async launch(description: string, opts: LaunchOptions = {}): Promise<Pipeline> {
     let pipeline: Pipeline | null = null;
-    // Events are delivered asynchronously, so `pipeline` is always set by the time one arrives.
+    // The addon watches the bus from the moment it makes the handle, so `pipeline` is set before any event.
     const dispatch = (target: string | null, event: string, payload: unknown) => {
       try {
         pipeline?.dispatch(target, event, payload);
@@ -41,7 +44,7 @@ export class Pipeline implements TypedEmitter<PipelineEvents>, PipelineRef {
         reportListenerError(err, pipeline?.name ?? opts.name ?? 'pipeline', event);
       }
     };
-    const handle = nativeCall(() => native().pipelineLaunch(description, opts.name ?? null, dispatch));
+    const handle = await nativeAsync(() => native().pipelineLaunch(description, opts.name ?? null, dispatch));
     pipeline = new Pipeline(handle, native().pipelineName(handle));
     return pipeline;
   }

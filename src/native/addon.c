@@ -10,7 +10,7 @@
 GST_DEBUG_CATEGORY (dg_debug);
 
 static GMainContext *control_ctx;
-static GThreadPool *pool;       /* starts: state changes, latency, EOS */
+static GThreadPool *pool;       /* starts: parses, state changes, latency, EOS */
 static GThreadPool *teardown_pool;      /* closes only */
 static GError *init_error;
 

@@ -3,10 +3,10 @@
  * Threading model (the reason this addon exists, see shared/notes/gstreamer-in-node.md):
  *  - GStreamer threads never wait on JS: every event goes through one
  *    napi_threadsafe_function per pipeline, called non-blocking.
- *  - The JS thread never waits on GStreamer: state changes and teardown run on
- *    a small GThreadPool; webrtcbin's offer/answer chain runs in GstPromise
- *    change functions; timers (caps wait, gathering bound) run on one control
- *    thread with its own GMainContext.
+ *  - The JS thread never waits on GStreamer: parsing (launch), state changes
+ *    and teardown run on small GThreadPools; webrtcbin's offer/answer chain
+ *    runs in GstPromise change functions; timers (caps wait, gathering bound)
+ *    run on one control thread with its own GMainContext.
  *  - Media never crosses into JS (appsrc push copies the JS Buffer once into a
  *    GstBuffer; nothing is ever pulled into JS).
  */
@@ -42,6 +42,7 @@ typedef enum
   DG_OP_OFFER,                  /* create-offer -> set-local -> gathering */
   DG_OP_SET_REMOTE,             /* set-remote-description of an answer */
   DG_OP_EOS,                    /* EOS sent into an element, on a pool thread */
+  DG_OP_LAUNCH,                 /* parse on a pool thread; resolves with the handle */
 } DgOpKind;
 
 struct _DgOp
@@ -78,6 +79,8 @@ gboolean dg_op_resolve_string (DgOp * op, gchar * str);
 gboolean dg_op_resolve_structure (DgOp * op, GstStructure * s);
 gboolean dg_op_resolve_nick (DgOp * op, const gchar * nick);
 gboolean dg_op_resolve_void (DgOp * op);
+/* A launch op: resolves with the JS handle, made on the JS thread. */
+gboolean dg_op_resolve_pipeline (DgOp * op);
 gboolean dg_op_reject (DgOp * op, const gchar * code, const gchar * fmt, ...)
     G_GNUC_PRINTF (3, 4);
 
@@ -137,7 +140,8 @@ typedef enum
 {
   DG_EV_EMIT,                   /* listener event: target (webrtc name or NULL), name, payload */
   DG_EV_SETTLE,                 /* op result */
-  DG_EV_CLOSED,                 /* last event of a pipeline: resolves close(), releases the tsfn */
+  DG_EV_CLOSED,                 /* last event of a pipeline: resolves close() (or rejects
+                                 * a launch that failed), releases the tsfn */
 } DgEventKind;
 
 typedef enum
@@ -146,6 +150,7 @@ typedef enum
   DG_RES_STRING,
   DG_RES_STRUCTURE,
   DG_RES_ERROR,
+  DG_RES_PIPELINE,              /* the op's launched pipeline, as a JS handle */
 } DgResultKind;
 
 struct _DgEvent
@@ -169,6 +174,9 @@ void dg_event_free (DgEvent * ev);
 void dg_post (DgPipe * pipe, DgEvent * ev);
 void dg_post_emit (DgPipe * pipe, const gchar * target, const gchar * name,
     GstStructure * payload, const gchar * payload_str);
+/* The pipe's last event: settles op (resolves close(), or rejects with
+ * code and msg, taken, a launch that failed) and releases the tsfn. */
+void dg_post_last (DgPipe * pipe, DgOp * op, const gchar * code, gchar * msg);
 napi_status dg_tsfn_create (napi_env env, DgPipe * pipe, napi_value dispatcher);
 /* Droppable events one pipeline may have queued for JS before more are dropped. */
 #define DG_DROPPABLE_QUEUE_MAX 256
@@ -202,6 +210,7 @@ typedef enum
   DG_TASK_CLOSE,
   DG_TASK_LATENCY,
   DG_TASK_EOS,
+  DG_TASK_LAUNCH,
 } DgTaskKind;
 
 typedef struct
@@ -210,9 +219,13 @@ typedef struct
   DgPipe *pipe;                 /* ref */
   DgOp *op;                     /* ref, may be NULL */
   GstElement *element;          /* DG_TASK_EOS: ref */
+  gchar *description;           /* DG_TASK_LAUNCH */
 } DgTask;
 
 void dg_pipe_run_task (DgTask * task);
+/* The JS-thread half of a launch: the handle (NULL on failure), the bus
+ * handler. */
+napi_value dg_pipe_launched (napi_env env, DgPipe * pipe);
 
 /* ---- napi helpers (addon.c) ---- */
 #define DG_NAPI_CALL(env, call, ret)                                  \

@@ -108,6 +108,21 @@ dg_post_emit_droppable (DgPipe * pipe, const gchar * target,
   dg_post (pipe, ev);
 }
 
+void
+dg_post_last (DgPipe * pipe, DgOp * op, const gchar * code, gchar * msg)
+{
+  DgEvent *ev = dg_event_new (DG_EV_CLOSED);
+
+  ev->op = dg_op_ref (op);
+  if (code) {
+    ev->rkind = DG_RES_ERROR;
+    ev->code = g_strdup (code);
+    ev->str = msg;
+  }
+  g_atomic_int_set (&op->settled, 1);
+  dg_post (pipe, ev);
+}
+
 /* ---- JS thread side ---- */
 
 void
@@ -190,16 +205,30 @@ call_js (napi_env env, napi_value js_cb, void *context, void *data)
       break;
 
     case DG_EV_SETTLE:
-      if (ev->rkind == DG_RES_ERROR)
+      if (ev->rkind == DG_RES_ERROR) {
         napi_reject_deferred (env, ev->op->deferred,
             dg_make_error (env, ev->code, ev->str));
-      else
-        napi_resolve_deferred (env, ev->op->deferred, settle_value (env, ev));
+      } else if (ev->rkind == DG_RES_PIPELINE &&
+          !(result = dg_pipe_launched (env, pipe))) {
+        /* A parsed pipeline JS has no handle to: nothing could close it. */
+        napi_reject_deferred (env, ev->op->deferred,
+            dg_make_error (env, "GST_INIT", "could not create a handle"));
+        dg_pending_dec (pipe);
+        napi_release_threadsafe_function (pipe->tsfn, napi_tsfn_release);
+        break;
+      } else {
+        napi_resolve_deferred (env, ev->op->deferred,
+            ev->rkind == DG_RES_PIPELINE ? result : settle_value (env, ev));
+      }
       dg_pending_dec (pipe);
       break;
 
     case DG_EV_CLOSED:
-      napi_resolve_deferred (env, ev->op->deferred, undef);
+      if (ev->rkind == DG_RES_ERROR)    /* a launch that failed */
+        napi_reject_deferred (env, ev->op->deferred,
+            dg_make_error (env, ev->code, ev->str));
+      else
+        napi_resolve_deferred (env, ev->op->deferred, undef);
       dg_pending_dec (pipe);
       napi_release_threadsafe_function (pipe->tsfn, napi_tsfn_release);
       break;
@@ -255,7 +284,8 @@ dg_op_new (DgPipe * pipe, DgOpKind kind, napi_env env, napi_value * promise)
   op->kind = kind;
   op->pipe = dg_pipe_ref (pipe);
   op->t_start = g_get_monotonic_time ();
-  if (kind != DG_OP_CLOSE) {
+  /* A launch settles before there is a handle to close. */
+  if (kind != DG_OP_CLOSE && kind != DG_OP_LAUNCH) {
     /* close() rejects whatever is still listed when it finishes */
     g_mutex_lock (&pipe->lock);
     pipe->ops = g_list_prepend (pipe->ops, dg_op_ref (op));
@@ -358,6 +388,15 @@ dg_op_resolve_void (DgOp * op)
   DgEvent *ev = dg_event_new (DG_EV_SETTLE);
 
   ev->rkind = DG_RES_NONE;
+  return op_settle (op, ev);
+}
+
+gboolean
+dg_op_resolve_pipeline (DgOp * op)
+{
+  DgEvent *ev = dg_event_new (DG_EV_SETTLE);
+
+  ev->rkind = DG_RES_PIPELINE;
   return op_settle (op, ev);
 }
 

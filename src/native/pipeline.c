@@ -21,7 +21,7 @@ dg_pipe_unref (DgPipe * pipe)
   if (!g_atomic_int_dec_and_test (&pipe->refcount))
     return;
   g_assert (pipe->ops == NULL && pipe->webrtcs == NULL);
-  if (pipe->pipeline)           /* only when the environment went away unclosed */
+  if (pipe->pipeline)           /* the environment went away unclosed, or mid-launch */
     gst_object_unref (pipe->pipeline);
   if (pipe->watch)
     dg_watch_unref (pipe->watch);
@@ -204,18 +204,91 @@ env_cleanup (void *arg)
   live_pipes = NULL;
 }
 
+/* The JS-thread half of a launch. The bus handler holds a ref on the pipe,
+ * which owns the pipeline, which owns the bus: a cycle only close() breaks.
+ * It is installed here, where JS gets the handle to close() with, so a parse
+ * that finishes after its environment went away leaves nothing behind. */
+napi_value
+dg_pipe_launched (napi_env env, DgPipe * pipe)
+{
+  static gboolean cleanup_hooked;
+  napi_value out;
+  GstBus *bus;
+
+  if (napi_create_external (env, dg_pipe_ref (pipe), pipe_external_finalize,
+          NULL, &out) != napi_ok) {
+    dg_pipe_unref (pipe);
+    return NULL;
+  }
+  bus = gst_element_get_bus (pipe->pipeline);
+  gst_bus_set_sync_handler (bus, bus_sync, dg_pipe_ref (pipe),
+      (GDestroyNotify) dg_pipe_unref);
+  gst_object_unref (bus);
+
+  if (!cleanup_hooked) {
+    napi_add_env_cleanup_hook (env, env_cleanup, NULL);
+    cleanup_hooked = TRUE;
+  }
+  live_pipes = g_list_prepend (live_pipes, pipe);
+  return out;
+}
+
+/* Pool thread: gst_parse_launch loads plugins and constructs every element
+ * (tens of ms for a session graph), time the JS thread must not wait. */
+static void
+run_launch (DgPipe * pipe, DgOp * op, const gchar * desc)
+{
+  GError *err = NULL;
+  GstElement *el;
+  gint64 t0 = g_get_monotonic_time ();
+
+  el = gst_parse_launch_full (desc, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &err);
+  if (!el || err) {
+    if (el)
+      gst_object_unref (gst_object_ref_sink (el));
+    /* No pipeline: the rejection is the pipe's last event. */
+    dg_post_last (pipe, op, "GST_PARSE",
+        g_strdup (err ? err->message : "could not build the pipeline"));
+    g_clear_error (&err);
+    return;
+  }
+  el = gst_object_ref_sink (el);
+  if (!GST_IS_PIPELINE (el)) {
+    /* A description of a single element: give it a pipeline (and a bus). */
+    GstElement *p = gst_pipeline_new (NULL);
+
+    gst_bin_add (GST_BIN (p), el);
+    gst_object_unref (el);
+    el = gst_object_ref_sink (p);
+  }
+  /* Nothing reads the name before the launch resolves. */
+  if (pipe->name)
+    gst_object_set_name (GST_OBJECT (el), pipe->name);
+  g_free (pipe->name);
+  pipe->name = gst_object_get_name (GST_OBJECT (el));
+  dg_watch_add (pipe->watch, el);
+
+  g_mutex_lock (&pipe->lock);
+  pipe->pipeline = el;
+  g_mutex_unlock (&pipe->lock);
+  GST_INFO ("%s: parsed in %" G_GINT64_FORMAT " us", pipe->name,
+      g_get_monotonic_time () - t0);
+  dg_op_resolve_pipeline (op);
+}
+
+/* pipelineLaunch(description, name, dispatch) -> Promise<handle>: parsed on a
+ * pool thread; the handle is made on the JS thread once it is done. The
+ * event queue exists from the start: it settles the launch. */
 napi_value
 dg_pipeline_launch (napi_env env, napi_callback_info info)
 {
-  static gboolean cleanup_hooked;
   size_t argc = 3;
-  napi_value argv[3], out;
+  napi_value argv[3], promise;
   napi_valuetype t;
   gchar *desc = NULL, *name = NULL;
-  GError *err = NULL;
-  GstElement *el;
   DgPipe *pipe;
-  GstBus *bus;
+  DgOp *op;
+  DgTask *task;
 
   if (!dg_ensure_init (env))
     return NULL;
@@ -229,63 +302,36 @@ dg_pipeline_launch (napi_env env, napi_callback_info info)
     return NULL;
   }
 
-  el = gst_parse_launch_full (desc, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &err);
-  g_free (desc);
-  if (!el || err) {
-    dg_throw (env, "GST_PARSE", "%s",
-        err ? err->message : "could not build the pipeline");
-    g_clear_error (&err);
-    if (el)
-      gst_object_unref (gst_object_ref_sink (el));
-    g_free (name);
-    return NULL;
-  }
-  el = gst_object_ref_sink (el);
-  if (!GST_IS_PIPELINE (el)) {
-    /* A description of a single element: give it a pipeline (and a bus). */
-    GstElement *p = gst_pipeline_new (NULL);
-
-    gst_bin_add (GST_BIN (p), el);
-    gst_object_unref (el);
-    el = gst_object_ref_sink (p);
-  }
-  if (name)
-    gst_object_set_name (GST_OBJECT (el), name);
-  g_free (name);
-
   pipe = g_new0 (DgPipe, 1);
-  pipe->refcount = 1;           /* the JS external's */
-  pipe->pipeline = el;
-  pipe->name = gst_object_get_name (GST_OBJECT (el));
+  pipe->refcount = 1;           /* the launch task's */
+  pipe->name = name;            /* the requested one until parsed */
   pipe->latency_ns = -1;
   g_mutex_init (&pipe->lock);
   g_mutex_init (&pipe->state_lock);
   g_cond_init (&pipe->pool_cond);
   pipe->watch = dg_watch_new ();
-  dg_watch_add (pipe->watch, el);
 
   if (dg_tsfn_create (env, pipe, argv[2]) != napi_ok) {
     dg_pipe_unref (pipe);
+    g_free (desc);
     dg_throw (env, "GST_INIT", "could not create the event queue");
     return NULL;
   }
-  bus = gst_element_get_bus (el);
-  gst_bus_set_sync_handler (bus, bus_sync, dg_pipe_ref (pipe),
-      (GDestroyNotify) dg_pipe_unref);
-  gst_object_unref (bus);
-
-  if (!cleanup_hooked) {
-    napi_add_env_cleanup_hook (env, env_cleanup, NULL);
-    cleanup_hooked = TRUE;
-  }
-  live_pipes = g_list_prepend (live_pipes, pipe);
-
-  if (napi_create_external (env, pipe, pipe_external_finalize, NULL,
-          &out) != napi_ok) {
+  if (!(op = dg_op_new (pipe, DG_OP_LAUNCH, env, &promise))) {
+    napi_release_threadsafe_function (pipe->tsfn, napi_tsfn_release);
+    dg_pipe_unref (pipe);
+    g_free (desc);
     dg_throw_last (env);
     return NULL;
   }
-  return out;
+
+  task = g_new0 (DgTask, 1);
+  task->kind = DG_TASK_LAUNCH;
+  task->pipe = pipe;            /* takes the first ref */
+  task->op = op;                /* takes dg_op_new's ref */
+  task->description = desc;
+  dg_pool_push (task);
+  return promise;
 }
 
 napi_value
@@ -354,7 +400,6 @@ run_close (DgPipe * pipe, DgOp * close_op)
   GstElement *p = pipe_element_ref (pipe);
   GList *rtcs, *ops, *l;
   GstBus *bus;
-  DgEvent *ev;
   gint64 t0 = g_get_monotonic_time (), until = t0 + G_USEC_PER_SEC;
 
   /* webrtcbin 1.22 leaks a transport bin (its nicesrc keeps the ICE sockets
@@ -419,10 +464,7 @@ run_close (DgPipe * pipe, DgOp * close_op)
   GST_INFO ("%s: closed in %" G_GINT64_FORMAT " us", pipe->name,
       g_get_monotonic_time () - t0);
 
-  ev = dg_event_new (DG_EV_CLOSED);
-  ev->op = dg_op_ref (close_op);
-  g_atomic_int_set (&close_op->settled, 1);
-  dg_post (pipe, ev);
+  dg_post_last (pipe, close_op, NULL, NULL);
 }
 
 static void
@@ -482,7 +524,11 @@ dg_pipe_run_task (DgTask * task)
     case DG_TASK_EOS:
       run_eos (task->pipe, task->op, task->element);
       break;
+    case DG_TASK_LAUNCH:
+      run_launch (task->pipe, task->op, task->description);
+      break;
   }
+  g_free (task->description);
   if (task->element)
     gst_object_unref (task->element);
   if (task->op)

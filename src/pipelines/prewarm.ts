@@ -14,7 +14,7 @@ export async function prewarmElements(gst: GstApi, templates: Iterable<PipelineT
   for (const t of templates) for (const f of t.factories) factories.add(f);
   const available = [...factories].filter((f) => gst.hasElementFactory(f));
   // Unlinked elements side by side are a valid launch description.
-  const pipeline = gst.Pipeline.launch(available.map((f, i) => `${f} name=prewarm${i}`).join(' '), { name: 'prewarm' });
+  const pipeline = await gst.Pipeline.launch(available.map((f, i) => `${f} name=prewarm${i}`).join(' '), { name: 'prewarm' });
   await pipeline.close();
   return available;
 }

@@ -38,7 +38,7 @@ const FPS = 25;
 export async function render(gst: Pick<GstApi, 'Pipeline'>, spec: Omit<RenderSpec, 'outputPath'> & { outputPath: string }, options: RenderOptions = {}): Promise<RenderResult> {
   const finalPath = spec.outputPath;
   const tempPath = join(dirname(finalPath), `.${basename(finalPath)}.part`);
-  const pipeline = gst.Pipeline.launch(renderDescription({ ...spec, outputPath: tempPath }), { name: 'render' });
+  const pipeline = await gst.Pipeline.launch(renderDescription({ ...spec, outputPath: tempPath }), { name: 'render' });
   const started = Date.now();
   let totalS: number | null = null;
   let timer: NodeJS.Timeout | undefined;
@@ -64,7 +64,10 @@ export async function render(gst: Pick<GstApi, 'Pipeline'>, spec: Omit<RenderSpe
           totalS = m.fields['total'];
         }
       });
-      options.signal?.addEventListener('abort', () => reject(new AppError('VALIDATION_FAILED', 'render interrupted')), { once: true });
+      const interrupted = () => reject(new AppError('VALIDATION_FAILED', 'render interrupted'));
+      // Aborted while the graph was being parsed: the pipeline is closed below all the same.
+      if (options.signal?.aborted) interrupted();
+      else options.signal?.addEventListener('abort', interrupted, { once: true });
       timer = setInterval(report, options.progressIntervalMs ?? 250);
       pipeline.setState('playing').catch(reject);
     });

@@ -143,6 +143,8 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly createdAt = Date.now();
   private stateValue: SessionState = 'starting';
   private pipeline: Pipeline | null = null;
+  /** The graph while it is parsed (off the JS thread): teardown waits for it, so no pipeline outlives the session. */
+  private launching: Promise<Pipeline> | null = null;
   private webrtc: WebRtcBin | null = null;
   private watchdog: ConnectionWatchdog | null = null;
   /** Set once the graph has been asked to play (the viewer's ICE connected). */
@@ -257,12 +259,17 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private async launchAndAnswer(): Promise<string> {
     this.log.debug({ pipeline: this.spec.pipelineName, description: this.spec.description }, 'launching session pipeline');
-    const pipeline = this.ctx.gst.Pipeline.launch(this.spec.description, { name: `session-${this.id}` });
-    this.pipeline = pipeline;
-    pipeline.on('error', this.onPipelineError);
-    pipeline.on('warning', this.onPipelineWarning);
-    pipeline.on('eos', this.onEos);
-    pipeline.on('element', this.telemetry.onElement);
+    this.launching = this.ctx.gst.Pipeline.launch(this.spec.description, { name: `session-${this.id}` }).then((p) => {
+      // Adopted at once, even when the session ended meanwhile: its teardown closes it.
+      this.pipeline = p;
+      p.on('error', this.onPipelineError);
+      p.on('warning', this.onPipelineWarning);
+      p.on('eos', this.onEos);
+      p.on('element', this.telemetry.onElement);
+      return p;
+    });
+    const pipeline = await this.launching;
+    this.assertOpen();
     if (this.audioSource === 'push') this.live = new LiveInput(pipeline, this.log);
     const webrtc = pipeline.webrtc('webrtc', this.ctx.ice);
     this.webrtc = webrtc;
@@ -432,6 +439,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.live?.stop();
     const level = FAILURE_REASONS.has(reason) ? 'warn' : 'info';
     this.log[level]({ reason, detail, age_s: (Date.now() - this.createdAt) / 1000 }, 'closing session');
+    // A graph still being parsed is closed like the others once it exists (a failed parse leaves none).
+    if (!this.pipeline) await this.launching?.catch(() => undefined);
     const pipeline = this.pipeline;
     if (pipeline) {
       // The error listener stays until close() resolves (no events come after that): an error posted while

@@ -20,7 +20,7 @@ const PROBE: Record<UploadKind, (location: string) => string> = {
 
 export async function probeDecodes(gst: Pick<GstApi, 'Pipeline'>, path: string, kind: UploadKind, timeoutMs: number): Promise<void> {
   const description = PROBE[kind](quoteLaunchString(path));
-  const pipeline = gst.Pipeline.launch(description, { name: 'upload-probe' });
+  const pipeline = await gst.Pipeline.launch(description, { name: 'upload-probe' });
   let timer: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => {

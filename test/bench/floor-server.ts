@@ -71,7 +71,7 @@ async function answer(offer: string): Promise<{ sdp: string; id: string }> {
     graph = graph.replace(/^filesrc [^!]*! decodebin/, 'audiotestsrc is-live=true samplesperbuffer=320 wave=sine');
   }
   if (process.env['FLOOR_DEBUG']) console.error(graph);
-  const pipeline = Pipeline.launch(graph, { name: `floor-${id}` });
+  const pipeline = await Pipeline.launch(graph, { name: `floor-${id}` });
   pipelines.set(id, pipeline);
   const webrtc = pipeline.webrtc('webrtc', { localAddresses: ['127.0.0.1'] });
   if (process.env['FLOOR_START'] === 'playing') {

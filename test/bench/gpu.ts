@@ -71,7 +71,7 @@ interface Run {
 /** One session of the sample: offline (as fast as the model goes) or live (real-time pace, 25 fps on the clock). */
 async function session(socket: string, live: boolean, name: string): Promise<Run> {
   const pace = live ? 'identity sync=true ! ' : '';
-  const p = Pipeline.launch(
+  const p = await Pipeline.launch(
     `filesrc location=${q(SPEECH)} ! decodebin ! audioconvert ! audioresample ! audio/x-raw,rate=16000,channels=1 ! ${pace}` +
       `dittotalkinghead name=d mode=${live ? 'live' : 'offline'} backend=ditto worker-socket=${q(socket)} source-image=${q(PORTRAIT)} ` +
       `d.video ! fakesink sync=${live} d.audio ! fakesink sync=${live}`,

@@ -417,7 +417,7 @@ t.test('every pipeline template parses with gst_parse_launch once filled', async
       } else {
         t.same(missing, [], `${f}: every element exists`);
       }
-      const p = Pipeline.launch(desc, { name: `${f}-${audio_source}` });
+      const p = await Pipeline.launch(desc, { name: `${f}-${audio_source}` });
       t.ok(p, `${f} (${audio_source} audio) parses`);
       await p.close();
     }

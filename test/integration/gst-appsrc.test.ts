@@ -26,7 +26,7 @@ t.test('pushed bytes reach the sink intact, in order, then EOS', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ditto-appsrc-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const out = join(dir, 'out.bin');
-  const p = Pipeline.launch(`appsrc name=src format=bytes ! queue ! filesink name=sink location=${out}`);
+  const p = await Pipeline.launch(`appsrc name=src format=bytes ! queue ! filesink name=sink location=${out}`);
   t.teardown(() => p.close());
   const src = p.appsrc('src');
   const eos = waitEos(p);
@@ -46,7 +46,7 @@ t.test('pushed bytes reach the sink intact, in order, then EOS', async (t) => {
 });
 
 t.test('appsrc lookups are checked', async (t) => {
-  const p = Pipeline.launch('appsrc name=blocking block=true ! fakesink name=sink');
+  const p = await Pipeline.launch('appsrc name=blocking block=true ! fakesink name=sink');
   t.teardown(() => p.close());
   t.throws(() => p.appsrc('blocking'), { code: 'GST_PROPERTY' }, 'block=true would stall the JS thread');
   t.throws(() => p.appsrc('sink'), { code: 'GST_NO_ELEMENT' }, 'not an appsrc');
@@ -60,7 +60,7 @@ t.test('appsrc lookups are checked', async (t) => {
 });
 
 t.test('512x512 RGB frames at 25 fps for 2 s: memory stays flat', async (t) => {
-  const p = Pipeline.launch(
+  const p = await Pipeline.launch(
     'appsrc name=src is-live=true do-timestamp=true format=time ' +
       'caps=video/x-raw,format=RGB,width=512,height=512,framerate=25/1 ! fakesink sync=false',
   );

@@ -14,7 +14,7 @@ const BUFFERS = 20000;
 t.test('a flood of element messages while JS is busy is dropped and counted; EOS still arrives', async (t) => {
   const s = await testServer();
   t.teardown(() => s.cleanup());
-  const p = Pipeline.launch(
+  const p = await Pipeline.launch(
     `audiotestsrc num-buffers=${BUFFERS} samplesperbuffer=16 ! audio/x-raw,rate=16000,channels=1 ! level interval=1000000 post-messages=true ! fakesink sync=false`,
   );
   t.teardown(() => p.close());

@@ -10,7 +10,7 @@ import { Pipeline, onListenerError } from '../../src/gst/index.js';
 t.test('a throwing listener is reported and skipped; the others still get the event', async (t) => {
   const reported: Array<{ message: string; owner: string; event: string }> = [];
   onListenerError((err, owner, event) => reported.push({ message: (err as Error).message, owner, event }));
-  const pipeline = Pipeline.launch('audiotestsrc num-buffers=20 ! fakesink sync=false', { name: 'throws' });
+  const pipeline = await Pipeline.launch('audiotestsrc num-buffers=20 ! fakesink sync=false', { name: 'throws' });
   const seen: string[] = [];
   pipeline.on('state-changed', () => {
     throw new Error('listener bug');

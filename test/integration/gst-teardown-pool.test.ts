@@ -10,14 +10,16 @@ import { Pipeline } from '../../src/gst/index.js';
 const SLOW = 10; // more than the start pool's 8 threads
 
 t.test('a burst of slow closes does not hold up a starting pipeline', async (t) => {
-  const slow = Array.from({ length: SLOW }, (_, i) =>
-    Pipeline.launch('fakesrc sizetype=fixed sizemax=64 num-buffers=5 ! identity sleep-time=3000000 ! fakesink sync=false', { name: `slow-close-${i}` }),
+  const slow = await Promise.all(
+    Array.from({ length: SLOW }, (_, i) =>
+      Pipeline.launch('fakesrc sizetype=fixed sizemax=64 num-buffers=5 ! identity sleep-time=3000000 ! fakesink sync=false', { name: `slow-close-${i}` }),
+    ),
   );
   await Promise.all(slow.map((p) => p.setState('playing')));
   await new Promise((r) => setTimeout(r, 300)); // each streaming thread is now inside its 3 s sleep
   const order: string[] = [];
   const closes = slow.map((p) => p.close().then(() => order.push('closed')));
-  const fresh = Pipeline.launch('fakesrc num-buffers=1 ! fakesink', { name: 'fresh-start' });
+  const fresh = await Pipeline.launch('fakesrc num-buffers=1 ! fakesink', { name: 'fresh-start' });
   t.teardown(() => fresh.close());
   await fresh.setState('paused').then(() => order.push('started'));
   await Promise.all(closes);

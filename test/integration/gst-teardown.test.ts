@@ -39,7 +39,7 @@ function outcome(p: Promise<unknown>, what: string, timeoutMs = 15_000): Promise
 }
 
 async function answeredSession(): Promise<Pipeline> {
-  const p = Pipeline.launch(DESCRIPTION);
+  const p = await Pipeline.launch(DESCRIPTION);
   const webrtc = p.webrtc('webrtc', LOOPBACK);
   await p.setState('playing');
   await webrtc.answer(CHROMIUM_OFFER);
@@ -76,7 +76,7 @@ t.test('churn: 50 webrtcbin pipelines destroyed at random moments', async (t) =>
   const count = (k: string) => outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
 
   async function one(i: number) {
-    const p = Pipeline.launch(DESCRIPTION, { name: `churn-${i}` });
+    const p = await Pipeline.launch(DESCRIPTION, { name: `churn-${i}` });
     p.on('error', () => {}); // errors while tearing down mid-stream are expected and irrelevant here
     const webrtc = p.webrtc('webrtc', LOOPBACK);
     // 0: never started; 1: close while starting; 2: close mid-answer; 3: mid-answer with stats in flight;

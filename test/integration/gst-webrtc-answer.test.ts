@@ -29,7 +29,7 @@ function sections(sdp: string): MediaSection[] {
 }
 
 async function answerWith(t: Test, graph: SenderGraph, offer = CHROMIUM_OFFER) {
-  const p = Pipeline.launch(senderDescription(graph));
+  const p = await Pipeline.launch(senderDescription(graph));
   t.teardown(() => p.close());
   const webrtc = p.webrtc('webrtc', LOOPBACK);
   const gathering: WebRtcIceGatheringState[] = [];
@@ -109,12 +109,12 @@ t.test('warm answers stay fast and keep their msid lines', async (t) => {
 
 t.test('an offer whose payload type belongs to another codec is refused, not an abort', async (t) => {
   const vp9 = offerPayloadType(CHROMIUM_OFFER, 'video', 'VP9')!;
-  const p = Pipeline.launch(senderDescription({ videoCodec: 'VP8', videoPt: vp9 }));
+  const p = await Pipeline.launch(senderDescription({ videoCodec: 'VP8', videoPt: vp9 }));
   t.teardown(() => p.close());
   const webrtc = p.webrtc('webrtc', LOOPBACK);
   await p.setState('playing');
   await t.rejects(webrtc.answer(CHROMIUM_OFFER), { name: 'GstError', code: 'GST_WEBRTC', message: /VP9.*VP8/ });
-  const opusAt97 = Pipeline.launch(senderDescription({ audioPt: 97, noAudio: false }));
+  const opusAt97 = await Pipeline.launch(senderDescription({ audioPt: 97, noAudio: false }));
   t.teardown(() => opusAt97.close());
   const w2 = opusAt97.webrtc('webrtc', LOOPBACK);
   await opusAt97.setState('playing');
@@ -122,9 +122,9 @@ t.test('an offer whose payload type belongs to another codec is refused, not an 
 });
 
 t.test('invalid offers and misuse', async (t) => {
-  const p = Pipeline.launch(senderDescription());
+  const p = await Pipeline.launch(senderDescription());
   t.teardown(() => p.close());
-  const other = Pipeline.launch('fakesrc name=notwebrtc ! fakesink');
+  const other = await Pipeline.launch('fakesrc name=notwebrtc ! fakesink');
   t.teardown(() => other.close());
   t.throws(() => other.webrtc('notwebrtc'), { code: 'GST_WEBRTC' }, 'not a webrtcbin');
   t.throws(() => p.webrtc('nope'), { code: 'GST_NO_ELEMENT' });
@@ -138,7 +138,7 @@ t.test('invalid offers and misuse', async (t) => {
 
 t.test('close() during an answer rejects it with GST_CLOSED', async (t) => {
   for (const delayMs of [0, 1, 3, 8]) {
-    const p = Pipeline.launch(senderDescription({ width: 160, height: 120 }));
+    const p = await Pipeline.launch(senderDescription({ width: 160, height: 120 }));
     const webrtc = p.webrtc('webrtc', LOOPBACK);
     await p.setState('playing');
     const answer = webrtc.answer(CHROMIUM_OFFER).then(

@@ -23,7 +23,7 @@ t.test('Chromium decodes our video and receives our audio', { skip: !chromiumAva
   t.ok(vp8 && opus, `offer has VP8 (${vp8}) and Opus (${opus})`);
 
   const before = processResources();
-  const p = Pipeline.launch(senderDescription({ videoPt: vp8!, audioPt: opus!, width: WIDTH, height: HEIGHT, fps: 25 }));
+  const p = await Pipeline.launch(senderDescription({ videoPt: vp8!, audioPt: opus!, width: WIDTH, height: HEIGHT, fps: 25 }));
   const webrtc = p.webrtc('webrtc', { localAddresses: ['127.0.0.1'] });
   const states: WebRtcConnectionState[] = [];
   webrtc.on('connection-state', (s) => states.push(s));

@@ -15,7 +15,7 @@ function candidatesOf(sdp: string): string[] {
 }
 
 async function answer(ice: Record<string, unknown>) {
-  const p = Pipeline.launch(GRAPH);
+  const p = await Pipeline.launch(GRAPH);
   const webrtc = p.webrtc('webrtc', { localAddresses: ['127.0.0.1'], ...ice });
   await p.setState('playing');
   return { p, webrtc, sdp: await webrtc.answer(CHROMIUM_OFFER) };
@@ -42,7 +42,7 @@ t.test('ICE-TCP on (the default): TCP passive host candidates as well', async (t
 });
 
 t.test('an inverted port range is refused with a clear error', async (t) => {
-  const p = Pipeline.launch(GRAPH);
+  const p = await Pipeline.launch(GRAPH);
   t.teardown(() => p.close());
   t.throws(() => p.webrtc('webrtc', { minPort: 5000, maxPort: 4000 }), /port range/);
 });
@@ -62,7 +62,7 @@ t.test('restartIce: new local credentials, local candidates kept', async (t) => 
 });
 
 t.test('restartIce before ICE started is a GST_WEBRTC error', async (t) => {
-  const p = Pipeline.launch(GRAPH);
+  const p = await Pipeline.launch(GRAPH);
   t.teardown(() => p.close());
   const webrtc = p.webrtc('webrtc', {});
   await p.setState('playing');

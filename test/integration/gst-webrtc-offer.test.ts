@@ -19,7 +19,7 @@ const RECEIVER =
   'rtpopusdepay name=aout ! fakesink sync=false async=false';
 
 async function receiver(t: Test, incoming: IncomingTargets = { video: 'vout', audio: 'aout' }) {
-  const p = Pipeline.launch(RECEIVER);
+  const p = await Pipeline.launch(RECEIVER);
   t.teardown(() => p.close());
   const webrtc = p.webrtc('webrtc', LOOPBACK);
   webrtc.addRecvonlyTransceiver(VP8);
@@ -32,7 +32,7 @@ async function receiver(t: Test, incoming: IncomingTargets = { video: 'vout', au
 }
 
 t.test('offer() -> answer() -> acceptAnswer(): media flows between two webrtcbins', async (t) => {
-  const sender = Pipeline.launch(senderDescription({ width: 160, height: 120 }));
+  const sender = await Pipeline.launch(senderDescription({ width: 160, height: 120 }));
   t.teardown(() => sender.close());
   const sw = sender.webrtc('webrtc', LOOPBACK);
   await sender.setState('playing');
@@ -65,7 +65,7 @@ t.test('offer() -> answer() -> acceptAnswer(): media flows between two webrtcbin
 });
 
 t.test('linkIncoming: a stream with no target of its kind is drained with a warning, the other still flows', async (t) => {
-  const sender = Pipeline.launch(senderDescription({ width: 160, height: 120 }));
+  const sender = await Pipeline.launch(senderDescription({ width: 160, height: 120 }));
   t.teardown(() => sender.close());
   const sw = sender.webrtc('webrtc', LOOPBACK);
   await sender.setState('playing');
@@ -82,7 +82,7 @@ t.test('linkIncoming: a stream with no target of its kind is drained with a warn
 });
 
 t.test('misuse and refusals', async (t) => {
-  const p = Pipeline.launch(RECEIVER);
+  const p = await Pipeline.launch(RECEIVER);
   t.teardown(() => p.close());
   const webrtc = p.webrtc('webrtc', LOOPBACK);
   await t.rejects(webrtc.offer(), { code: 'GST_WEBRTC', message: /not running/ }, 'offer() before playing');
@@ -108,7 +108,7 @@ t.test('misuse and refusals', async (t) => {
 
 t.test('close() during offer() rejects it with GST_CLOSED or lets it finish', async (t) => {
   for (const delayMs of [0, 1, 3, 8, 20]) {
-    const p = Pipeline.launch(RECEIVER);
+    const p = await Pipeline.launch(RECEIVER);
     const webrtc = p.webrtc('webrtc', LOOPBACK);
     webrtc.addRecvonlyTransceiver(VP8);
     webrtc.addRecvonlyTransceiver(OPUS);

@@ -26,7 +26,7 @@ function tone(seconds: number): Buffer {
 }
 
 t.test('interrupt: nothing of the audio pushed before it plays after it, appsrc backlog included', async (t) => {
-  const p = Pipeline.launch(
+  const p = await Pipeline.launch(
     [
       `appsrc name=${LIVE_AUDIO_APPSRC} is-live=true format=time do-timestamp=true caps="${PUSH_PCM_CAPS}" ! audioconvert ! audioresample ! ${MIX} ! live_mix.`,
       `appsrc name=${LIVE_OPUS_APPSRC} is-live=true format=time do-timestamp=true caps="${opusCaps(1)}" ! opusdec plc=true ! audioconvert ! audioresample ! ${MIX} ! live_mix.`,
