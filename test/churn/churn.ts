@@ -15,6 +15,8 @@ import { GstObjectTracker, type GstObjectDelta } from './gst-objects.js';
 
 export interface ProcessFigures {
   rss_mb: number;
+  /** V8's heap in use: RSS growth beyond it is native (GStreamer, the allocator). */
+  js_heap_mb: number;
   fds: number;
   threads: number;
 }
@@ -22,7 +24,8 @@ export interface ProcessFigures {
 export function processFigures(): ProcessFigures {
   const status = readFileSync('/proc/self/status', 'utf8');
   const threads = Number(/Threads:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-  return { rss_mb: Math.round(process.memoryUsage().rss / 1e5) / 10, fds: readdirSync('/proc/self/fd').length, threads };
+  const mem = process.memoryUsage();
+  return { rss_mb: Math.round(mem.rss / 1e5) / 10, js_heap_mb: Math.round(mem.heapUsed / 1e5) / 10, fds: readdirSync('/proc/self/fd').length, threads };
 }
 
 export interface ChurnResult {
@@ -170,7 +173,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await churn(total, concurrency, viewerCount);
   console.log(JSON.stringify({ ...r, seconds: (Date.now() - started) / 1000 }, null, 2));
   console.log(
-    `churn ${total}: rss ${r.baseline.rss_mb} -> ${r.after.rss_mb} MB, fds ${r.baseline.fds} -> ${r.after.fds}, threads ${r.baseline.threads} -> ${r.after.threads}, ` +
+    `churn ${total}: rss ${r.baseline.rss_mb} -> ${r.after.rss_mb} MB (JS heap ${r.baseline.js_heap_mb} -> ${r.after.js_heap_mb}), fds ${r.baseline.fds} -> ${r.after.fds}, threads ${r.baseline.threads} -> ${r.after.threads}, ` +
       `GstObjects alive beyond baseline ${r.gst_objects ? `${r.gst_objects.alive_delta} (${r.gst_objects.added} created, ${r.gst_objects.removed} destroyed)` : 'n/a'}, viewers ${JSON.stringify(r.viewers)}`,
   );
 }
