@@ -111,7 +111,7 @@ t.test('offline: exact online windows, every frame once and in order, lockstep t
 t.test('RGB output, another chunk config and overlap', async (t) => {
   const since = Date.now() / 1000;
   const r = await probe(
-    `${APPSRC} ! ${dittoElement({ 'source-image': pool.portrait('face2.jpg'), backend: 'ditto', 'worker-socket': pool.socket, 'chunk-config': '2,4,1', 'overlap-v2': 76 })} d.video ! video/x-raw,format=RGB ! fakesink name=vsink d.audio ! fakesink name=asink`,
+    `${APPSRC} ! ${dittoElement({ 'source-image': pool.portrait('face2.jpg'), backend: 'ditto', 'worker-socket': pool.socket, 'chunk-config': '2,4,1', 'overlap-v2': 76, 'face-box': '<120,80,200,200>' })} d.video ! video/x-raw,format=RGB ! fakesink name=vsink d.audio ! fakesink name=asink`,
     { feed: raw, feedFast: true, timeoutS: 30 },
   );
   t.same(r.errors, [], 'no errors');
@@ -119,6 +119,8 @@ t.test('RGB output, another chunk config and overlap', async (t) => {
   t.match(r.video.caps, /width=\(int\)512, height=\(int\)512.*format=\(string\)RGB/, 'RGB at full size');
   const setup = pool.events().find((e) => e.t >= since && e.event === 'setup');
   t.match(setup, { overlap_v2: 76 }, 'overlap-v2 overrides the pkl');
+  // the typed face-box still reaches the worker, which says the model finds the face itself
+  t.match(r.warnings, [{ message: /face-box is ignored by the ditto backend/ }], 'face-box passed to the worker');
   const pid = setup?.pid as number;
   const chunks = sessionEvents(pid, since).filter((e) => e.event === 'run_chunk');
   t.equal(chunks.length, Math.ceil(FRAMES / 4));

@@ -248,6 +248,16 @@ t.test('chunk sizes as typed properties; the chunk-config string still works', a
   t.match(bad.errors, [{ message: /must be 5\.\.20/ }], 'a sum out of range is a clear error at start');
 });
 
+t.test('face-box is a typed array of four ints; <> detects', async (t) => {
+  // (before: a string "x,y,w,h" parsed by the element, which gst-launch and applications could not type-check)
+  const tone = 'audiotestsrc num-buffers=5 ! audio/x-raw,rate=16000,channels=1';
+  const box = await probe(`${tone} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25, 'face-box': '<120,80,200,200>' })} ${FAKE_SINKS}`, { maxList: 0 });
+  t.same(box.errors, [], 'no errors');
+  t.match(messagesNamed(box, 'ditto-face'), [{ source: 'override', x: 120, y: 80, width: 200, height: 200 }], 'the box replaces detection');
+  const auto = await probe(`${tone} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25, 'face-box': '<>' })} ${FAKE_SINKS}`, { maxList: 0 });
+  t.match(messagesNamed(auto, 'ditto-face'), [{ source: /^(detected|fallback)$/ }], 'the empty array: detection');
+});
+
 t.test('a GAP event becomes silent frames in both modes', async (t) => {
   const raw = await speechRaw(3);
   // 1 s of audio, a GAP event of 0.5 s, the other 2 s (timestamps after the gap); before, the gap was ignored
