@@ -162,13 +162,12 @@ set_frame_size (DittoRemote * self, gint width, gint height)
     return FALSE;
   gst_video_info_set_format (&self->slot_info, GST_VIDEO_FORMAT_RGB, width,
       height);
-  self->slot_info.stride[0] = width * 3;        /* tightly packed, as numpy writes it */
+  /* tightly packed, as numpy writes it */
+  self->slot_info.stride[0] = width * 3;
   self->slot_info.size = (gsize) width * height * 3;
   gst_video_info_set_format (&self->frame_info, fmt, width, height);
-  GST_VIDEO_INFO_FPS_N (&self->slot_info) = GST_VIDEO_INFO_FPS_N (&self->frame_info) =
-      GST_VIDEO_INFO_FPS_N (&self->out_info);
-  GST_VIDEO_INFO_FPS_D (&self->slot_info) = GST_VIDEO_INFO_FPS_D (&self->frame_info) =
-      GST_VIDEO_INFO_FPS_D (&self->out_info);
+  self->slot_info.fps_n = self->frame_info.fps_n = self->out_info.fps_n;
+  self->slot_info.fps_d = self->frame_info.fps_d = self->out_info.fps_d;
   if (self->converter)
     gst_video_converter_free (self->converter);
   self->converter = NULL;

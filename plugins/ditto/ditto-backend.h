@@ -50,7 +50,7 @@ typedef struct {
 
   /* Output frames: format (I420, RGB or RGBx) and size (source x frame-scale,
    * even) asked for. A backend that renders at another size (a model with its
-   * own resolution) says so in each frame's GstVideoMeta; see DittoFrameFunc. */
+   * own resolution) says so in each frame's GstVideoMeta (DittoFrameFunc). */
   GstVideoInfo out_info;
 
   guint chunk_past, chunk_current, chunk_future;   /* frames */

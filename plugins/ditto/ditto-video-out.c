@@ -177,6 +177,16 @@ ditto_video_set_pool (GstDittoTalkingHead * self, GstBufferPool * pool)
   self->pool = pool;
 }
 
+/* Format and size equal (strides may differ: frames are mapped with their
+ * video meta). */
+static gboolean
+same_frame_format (const GstVideoInfo * a, const GstVideoInfo * b)
+{
+  return GST_VIDEO_INFO_FORMAT (a) == GST_VIDEO_INFO_FORMAT (b)
+      && GST_VIDEO_INFO_WIDTH (a) == GST_VIDEO_INFO_WIDTH (b)
+      && GST_VIDEO_INFO_HEIGHT (a) == GST_VIDEO_INFO_HEIGHT (b);
+}
+
 /* The layout of a rendered frame: its video meta's, or without one the
  * session's (DittoBackendConfig.out_info). TRUE when it differs from the
  * render format the caps were negotiated for: then the render format
@@ -198,11 +208,7 @@ ditto_video_update_render_info (GstDittoTalkingHead * self, GstBuffer * frame)
       info.stride[i] = meta->stride[i];
     }
   }
-  if (GST_VIDEO_INFO_FORMAT (&info) ==
-      GST_VIDEO_INFO_FORMAT (&self->render_info)
-      && GST_VIDEO_INFO_WIDTH (&info) == GST_VIDEO_INFO_WIDTH (&self->render_info)
-      && GST_VIDEO_INFO_HEIGHT (&info) ==
-      GST_VIDEO_INFO_HEIGHT (&self->render_info))
+  if (same_frame_format (&info, &self->render_info))
     return FALSE;
   GST_INFO_OBJECT (self, "the backend renders %s %dx%d now (was %s %dx%d)",
       gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (&info)),
@@ -244,12 +250,7 @@ ditto_video_negotiate (GstDittoTalkingHead * self)
     gst_video_converter_free (self->converter);
     self->converter = NULL;
   }
-  if (GST_VIDEO_INFO_FORMAT (&info) != GST_VIDEO_INFO_FORMAT
-      (&self->render_info)
-      || GST_VIDEO_INFO_WIDTH (&info) != GST_VIDEO_INFO_WIDTH
-      (&self->render_info)
-      || GST_VIDEO_INFO_HEIGHT (&info) !=
-      GST_VIDEO_INFO_HEIGHT (&self->render_info))
+  if (!same_frame_format (&info, &self->render_info))
     self->converter = gst_video_converter_new (&self->render_info, &info,
         NULL);
   if (changed) {
