@@ -64,7 +64,11 @@ typedef struct {
   guint8 *map;
   gsize map_size, slot_size;
   guint n_slots;
-  GstVideoInfo slot_info, out_info;
+  GstVideoInfo out_info;        /* the session's: format and size asked for */
+  /* the frames as the worker writes them now (the reader thread's): slot
+   * layout (packed RGB) and buffer layout, at the session size until a FRAME
+   * says otherwise */
+  GstVideoInfo slot_info, frame_info;
   GstVideoConverter *converter; /* NULL when the element renders RGB */
 
   GThread *reader;
@@ -147,12 +151,47 @@ send_msg (DittoRemote * self, guint32 type, const void *body, gsize len,
 /* ------------------------------------------------------------------ */
 /* reader thread */
 
+/* The layout of frames of width x height; FALSE when the slots cannot
+ * hold them or they cannot be converted to the session's format. */
+static gboolean
+set_frame_size (DittoRemote * self, gint width, gint height)
+{
+  GstVideoFormat fmt = GST_VIDEO_INFO_FORMAT (&self->out_info);
+
+  if (width < 1 || height < 1 || (gsize) width * height * 3 > self->slot_size)
+    return FALSE;
+  gst_video_info_set_format (&self->slot_info, GST_VIDEO_FORMAT_RGB, width,
+      height);
+  /* tightly packed, as numpy writes it */
+  self->slot_info.stride[0] = width * 3;
+  self->slot_info.size = (gsize) width * height * 3;
+  gst_video_info_set_format (&self->frame_info, fmt, width, height);
+  self->slot_info.fps_n = self->frame_info.fps_n = self->out_info.fps_n;
+  self->slot_info.fps_d = self->frame_info.fps_d = self->out_info.fps_d;
+  if (self->converter)
+    gst_video_converter_free (self->converter);
+  self->converter = NULL;
+  if (fmt != GST_VIDEO_FORMAT_RGB) {
+    self->converter = gst_video_converter_new (&self->slot_info,
+        &self->frame_info, NULL);
+    if (self->converter == NULL)
+      return FALSE;
+  }
+  return TRUE;
+}
+
 static void
 handle_frame (DittoRemote * self, const DittoMsg * msg)
 {
   guint64 index = ditto_msg_u64 (msg, 0);
   guint32 slot = ditto_msg_u32 (msg, 8), epoch = ditto_msg_u32 (msg, 12);
   guint32 le_slot = GUINT32_TO_LE (slot);
+  /* the size the worker rendered at; older workers: the session's */
+  gint width = msg->body_len >= 24 ? (gint) ditto_msg_u32 (msg, 16) :
+      GST_VIDEO_INFO_WIDTH (&self->out_info);
+  gint height = msg->body_len >= 24 ? (gint) ditto_msg_u32 (msg, 20) :
+      GST_VIDEO_INFO_HEIGHT (&self->out_info);
+  const GstVideoInfo *info = &self->frame_info;
   GstBuffer *out = NULL;
   gboolean wanted;
   GError *err = NULL;
@@ -165,6 +204,15 @@ handle_frame (DittoRemote * self, const DittoMsg * msg)
             self->n_slots));
     return;
   }
+  if ((width != GST_VIDEO_INFO_WIDTH (info)
+          || height != GST_VIDEO_INFO_HEIGHT (info))
+      && !set_frame_size (self, width, height)) {
+    remote_fail (self, g_error_new (DITTO_BACKEND_ERROR,
+            DITTO_BACKEND_ERROR_WORKER, "the Ditto worker (%s) sent frame %"
+            G_GUINT64_FORMAT " at %dx%d, which its %zu-byte slot cannot hold",
+            self->worker, index, width, height, self->slot_size));
+    return;
+  }
   g_mutex_lock (&self->lock);
   wanted = epoch == self->epoch && !self->failed && !self->closing;
   g_mutex_unlock (&self->lock);
@@ -172,15 +220,14 @@ handle_frame (DittoRemote * self, const DittoMsg * msg)
   if (wanted) {
     const guint8 *src = self->map + slot * self->slot_size;
     t0 = g_get_monotonic_time ();
-    out = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&self->out_info),
-        NULL);
+    out = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (info), NULL);
     if (self->converter) {
       GstBuffer *in = gst_buffer_new_wrapped_full (GST_MEMORY_FLAG_READONLY,
           (gpointer) src, GST_VIDEO_INFO_SIZE (&self->slot_info), 0,
           GST_VIDEO_INFO_SIZE (&self->slot_info), NULL, NULL);
       GstVideoFrame sf, df;
       if (gst_video_frame_map (&sf, &self->slot_info, in, GST_MAP_READ)) {
-        if (gst_video_frame_map (&df, &self->out_info, out, GST_MAP_WRITE)) {
+        if (gst_video_frame_map (&df, info, out, GST_MAP_WRITE)) {
           gst_video_converter_frame (self->converter, &sf, &df);
           gst_video_frame_unmap (&df);
         }
@@ -189,15 +236,20 @@ handle_frame (DittoRemote * self, const DittoMsg * msg)
       gst_buffer_unref (in);
     } else {
       GstVideoFrame df;
-      gint y, w = GST_VIDEO_INFO_WIDTH (&self->out_info) * 3;
-      if (gst_video_frame_map (&df, &self->out_info, out, GST_MAP_WRITE)) {
+      gint y, w = GST_VIDEO_INFO_WIDTH (info) * 3;
+      if (gst_video_frame_map (&df, info, out, GST_MAP_WRITE)) {
         guint8 *d = GST_VIDEO_FRAME_PLANE_DATA (&df, 0);
         gint stride = GST_VIDEO_FRAME_PLANE_STRIDE (&df, 0);
-        for (y = 0; y < GST_VIDEO_INFO_HEIGHT (&self->out_info); y++)
+        for (y = 0; y < GST_VIDEO_INFO_HEIGHT (info); y++)
           memcpy (d + y * stride, src + (gsize) y * w, w);
         gst_video_frame_unmap (&df);
       }
     }
+    /* the element takes its caps from this, not from what it asked for */
+    gst_buffer_add_video_meta_full (out, GST_VIDEO_FRAME_FLAG_NONE,
+        GST_VIDEO_INFO_FORMAT (info), GST_VIDEO_INFO_WIDTH (info),
+        GST_VIDEO_INFO_HEIGHT (info), GST_VIDEO_INFO_N_PLANES (info),
+        (gsize *) info->offset, (gint *) info->stride);
     self->copy_us += g_get_monotonic_time () - t0;
     self->frames++;
   }
@@ -367,12 +419,7 @@ make_frame_memory (DittoRemote * self, gint * fd_out, GError ** error)
   gint h = GST_VIDEO_INFO_HEIGHT (&self->out_info);
   gint fd;
 
-  gst_video_info_set_format (&self->slot_info, GST_VIDEO_FORMAT_RGB, w, h);
-  GST_VIDEO_INFO_FPS_N (&self->slot_info) = GST_VIDEO_INFO_FPS_N (&self->out_info);
-  GST_VIDEO_INFO_FPS_D (&self->slot_info) = GST_VIDEO_INFO_FPS_D (&self->out_info);
-  self->slot_info.stride[0] = w * 3;    /* tightly packed, as numpy writes it */
-  self->slot_info.size = (gsize) w * h * 3;
-  self->slot_size = (self->slot_info.size + 4095) & ~(gsize) 4095;
+  self->slot_size = ((gsize) w * h * 3 + 4095) & ~(gsize) 4095;
   self->n_slots = DITTO_REMOTE_SLOTS;
   self->map_size = self->slot_size * self->n_slots;
 
@@ -509,15 +556,12 @@ remote_open (const DittoBackendConfig * config,
   }
   ditto_msg_clear (&msg);
 
-  if (GST_VIDEO_INFO_FORMAT (&self->out_info) != GST_VIDEO_FORMAT_RGB) {
-    self->converter = gst_video_converter_new (&self->slot_info,
-        &self->out_info, NULL);
-    if (self->converter == NULL) {
-      g_set_error (error, DITTO_BACKEND_ERROR, DITTO_BACKEND_ERROR_SETTINGS,
-          "cannot convert RGB frames to %s",
-          gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (&self->out_info)));
-      goto fail;
-    }
+  if (!set_frame_size (self, GST_VIDEO_INFO_WIDTH (&self->out_info),
+          GST_VIDEO_INFO_HEIGHT (&self->out_info))) {
+    g_set_error (error, DITTO_BACKEND_ERROR, DITTO_BACKEND_ERROR_SETTINGS,
+        "cannot convert RGB frames to %s",
+        gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (&self->out_info)));
+    goto fail;
   }
   if (pipe2 (self->wake, O_CLOEXEC) < 0) {
     g_set_error (error, DITTO_BACKEND_ERROR, DITTO_BACKEND_ERROR_FAILED,

@@ -48,7 +48,9 @@ typedef struct {
   /* Optional face box override in source pixels (x, y, w, h); w == 0 means detect. */
   gint face_box[4];
 
-  /* Output frames: format (I420, RGB or RGBx) and size (source x frame-scale, even). */
+  /* Output frames: format (I420, RGB or RGBx) and size (source x frame-scale,
+   * even) asked for. A backend that renders at another size (a model with its
+   * own resolution) says so in each frame's GstVideoMeta (DittoFrameFunc). */
   GstVideoInfo out_info;
 
   guint chunk_past, chunk_current, chunk_future;   /* frames */
@@ -76,7 +78,10 @@ typedef struct {
   gboolean is_last;        /* end of stream: no more chunks follow */
 } DittoChunk;
 
-/* A finished frame. buffer: transfer full, a video frame matching out_info. */
+/* A finished frame. buffer: transfer full, a video frame; with a GstVideoMeta
+ * its format, size and layout are the meta's (the element renegotiates its
+ * caps to what is rendered, converting only when downstream refuses it),
+ * without one they are out_info's. */
 typedef void (*DittoFrameFunc) (guint64 frame_index, GstBuffer * buffer, gpointer user_data);
 /* A fatal error after open(); the element posts it and stops. May be called from any thread. */
 typedef void (*DittoErrorFunc) (const GError * error, gpointer user_data);

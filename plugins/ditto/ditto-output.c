@@ -312,8 +312,11 @@ gst_ditto_talking_head_src_query (GstPad * pad, GstObject * parent,
       GstCaps *filter, *caps;
       gst_query_parse_caps (query, &filter);
       if (pad == self->video_srcpad && self->image) {
-        caps = ditto_video_caps (self,
-            GST_VIDEO_INFO_FORMAT (&self->render_info));
+        /* the rendered size first; any other is scaled to */
+        GstVideoInfo render;
+        ditto_video_get_render_info (self, &render);
+        caps = gst_caps_merge (ditto_video_caps (&render, FALSE),
+            ditto_video_caps (&render, TRUE));
       } else if (pad == self->audio_srcpad
           && self->out_format != GST_AUDIO_FORMAT_UNKNOWN) {
         caps = gst_caps_new_simple ("audio/x-raw",
@@ -455,7 +458,11 @@ gst_ditto_talking_head_src_loop (GstPad * pad)
       goto out;
     }
     if (is_video) {
-      if (gst_pad_check_reconfigure (pad) || !self->video_negotiated) {
+      /* caps follow what the backend rendered, renegotiated before the
+       * first frame of another size or format */
+      gboolean resized = ditto_video_update_render_info (self, buf);
+      if (gst_pad_check_reconfigure (pad) || !self->video_negotiated
+          || resized) {
         if (!ditto_video_negotiate (self)) {
           gst_pad_mark_reconfigure (pad);
           gst_buffer_unref (buf);

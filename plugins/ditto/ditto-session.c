@@ -257,7 +257,7 @@ ditto_session_open (GstDittoTalkingHead * self)
           || self->config.face_box[1] + self->config.face_box[3] >
           self->image->height)) {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("face-box %d,%d,%d,%d lies outside the %dx%d source image",
+        ("face-box <%d,%d,%d,%d> lies outside the %dx%d source image",
             self->config.face_box[0], self->config.face_box[1],
             self->config.face_box[2], self->config.face_box[3],
             self->image->width, self->image->height), (NULL));

@@ -8,9 +8,10 @@
  * AF_UNIX SOCK_SEQPACKET, one message per packet, little-endian, starting
  * with a guint32 type. File descriptors travel as SCM_RIGHTS. Frames never
  * cross the socket: the client creates a memfd of n_slots * slot_size bytes
- * (slot s at s * slot_size, tightly packed RGB rows at the output size), hands
- * it over with SETUP, and the worker answers FRAME(index, slot); the client
- * copies the frame out and sends RELEASE(slot).
+ * (slot s at s * slot_size, tightly packed RGB rows at the output size, or
+ * at the size FRAME gives), hands it over with SETUP, and the worker answers
+ * FRAME(index, slot); the client copies the frame out and sends
+ * RELEASE(slot).
  */
 #ifndef __DITTO_WORKER_PROTOCOL_H__
 #define __DITTO_WORKER_PROTOCOL_H__
@@ -32,7 +33,8 @@ typedef enum {
   DITTO_MSG_ASSIGNED = 20,      /* utf-8 "worker=<id> pid=<pid>" */
   DITTO_MSG_READY = 21,         /* u32 extra_latency_frames, u32 has_face, i32 x, y, w, h,
                                  * u32 compute_us (the worker's measured window compute) */
-  DITTO_MSG_FRAME = 22,         /* u64 index, u32 slot, u32 epoch */
+  DITTO_MSG_FRAME = 22,         /* u64 index, u32 slot, u32 epoch[, u32 width, u32 height:
+                                 * the frame's size when not the session's] */
   DITTO_MSG_CHUNK_DONE = 23,    /* u64 first, u32 epoch */
   DITTO_MSG_DRAINED = 24,       /* u64 frames, u32 epoch */
   DITTO_MSG_ERROR = 25,         /* u32 code (DittoBackendError), utf-8 message */

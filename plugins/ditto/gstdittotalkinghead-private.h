@@ -9,7 +9,8 @@
  *   ditto-live.c           live mode: clock and render threads, latency,
  *                          interrupt
  *   ditto-output.c         per-src-pad queues and streaming tasks, stats
- *   ditto-video-out.c      video caps, negotiation, conversion, buffer pool
+ *   ditto-video-out.c      video caps from the rendered frames,
+ *                          negotiation, conversion, buffer pool
  * Locking: properties under the element's object lock, except those the
  * streaming threads read (chunk-sleep, post-stats), which live under
  * `lock` with everything from `lock` on. Never take the element's object
@@ -79,7 +80,10 @@ struct _GstDittoTalkingHead {
   const DittoBackendClass *bclass;
   DittoBackend *backend;
   DittoBackendConfig config;
-  GstVideoInfo render_info;        /* what the backend renders */
+  GstVideoInfo render_info;        /* what the backend renders: the session's
+                                    * size until a frame says otherwise (the
+                                    * video task writes it, under the object
+                                    * lock) */
   guint extra_latency_frames;
   GstDittoMode session_mode;
   guint session_past, session_current, session_future;
@@ -194,7 +198,11 @@ gboolean gst_ditto_talking_head_src_activate_mode (GstPad * pad,
 void gst_ditto_talking_head_src_loop (GstPad * pad);
 
 /* ditto-video-out.c (no lock needed: session fields and the video task) */
-GstCaps *ditto_video_caps (GstDittoTalkingHead * self, GstVideoFormat first);
+GstCaps *ditto_video_caps (const GstVideoInfo * info, gboolean any_size);
+void ditto_video_get_render_info (GstDittoTalkingHead * self,
+    GstVideoInfo * info);
+gboolean ditto_video_update_render_info (GstDittoTalkingHead * self,
+    GstBuffer * frame);
 gboolean ditto_video_choose_render_format (GstDittoTalkingHead * self,
     gint width, gint height);
 gboolean ditto_video_negotiate (GstDittoTalkingHead * self);

@@ -182,34 +182,39 @@ parse_chunk_config (const gchar * str, guint * past, guint * current,
   return ok;
 }
 
+/* face-box: an array of 4 ints (x, y, w, h); empty or all zeros means
+ * detect. The element spec already refuses negative numbers. */
 static gboolean
-parse_face_box (const gchar * str, gint box[4])
+face_box_from_value (const GValue * value, gint box[4])
 {
-  gchar **parts;
-  gint64 v[4];
-  gboolean ok = FALSE;
+  guint i, n = gst_value_array_get_size (value);
+
+  memset (box, 0, 4 * sizeof (gint));
+  if (n == 0)
+    return TRUE;
+  if (n != 4)
+    return FALSE;
+  for (i = 0; i < 4; i++)
+    box[i] = g_value_get_int (gst_value_array_get_value (value, i));
+  if (box[0] == 0 && box[1] == 0 && box[2] == 0 && box[3] == 0)
+    return TRUE;
+  return box[2] >= 1 && box[3] >= 1;
+}
+
+static void
+face_box_to_value (const gint box[4], GValue * value)
+{
+  GValue v = G_VALUE_INIT;
   guint i;
 
-  if (str == NULL || *str == '\0') {
-    box[0] = box[1] = box[2] = box[3] = 0;
-    return TRUE;
+  if (box[2] == 0)
+    return;                     /* automatic: the empty array */
+  g_value_init (&v, G_TYPE_INT);
+  for (i = 0; i < 4; i++) {
+    g_value_set_int (&v, box[i]);
+    gst_value_array_append_value (value, &v);
   }
-  parts = g_strsplit (str, ",", -1);
-  if (g_strv_length (parts) == 4) {
-    ok = TRUE;
-    for (i = 0; i < 4 && ok; i++) {
-      gchar *s = g_strstrip (parts[i]);
-      ok = g_ascii_string_to_signed (s, 10, 0, 8192, &v[i], NULL);
-    }
-    if (ok && (v[2] < 1 || v[3] < 1))
-      ok = FALSE;
-  }
-  g_strfreev (parts);
-  if (ok) {
-    for (i = 0; i < 4; i++)
-      box[i] = (gint) v[i];
-  }
-  return ok;
+  g_value_unset (&v);
 }
 
 static void
@@ -261,10 +266,20 @@ gst_ditto_talking_head_class_init (GstDittoTalkingHeadClass * klass)
           "offline: as fast as audio arrives; live: 25 fps on the pipeline "
           "clock with idle animation while input starves",
           GST_TYPE_DITTO_MODE, DEFAULT_MODE, session));
+  /**
+   * GstDittoTalkingHead:face-box:
+   *
+   * The face in source image pixels as an array of four ints
+   * `<x,y,width,height>` (gst-launch: `face-box="<120,80,200,200>"`),
+   * overriding face detection. The empty array or all zeros: detect.
+   */
   g_object_class_install_property (gobject_class, PROP_FACE_BOX,
-      g_param_spec_string ("face-box", "Face box",
-          "Face box \"x,y,w,h\" in source image pixels overriding detection; "
-          "empty to detect", "", session));
+      gst_param_spec_array ("face-box", "Face box",
+          "Face box <x,y,width,height> in source image pixels overriding "
+          "detection; <> (or all zeros) to detect",
+          g_param_spec_int ("face-box-value", "Face box value",
+              "x, y, width or height", 0, 8192, 0, G_PARAM_READWRITE |
+              G_PARAM_STATIC_STRINGS), session));
   g_object_class_install_property (gobject_class, PROP_SEED,
       g_param_spec_uint ("seed", "Seed",
           "Seed of the idle motion (blinks, head sway): equal seeds give equal "
@@ -531,14 +546,20 @@ gst_ditto_talking_head_set_property (GObject * object, guint prop_id,
       self->mode = g_value_get_enum (value);
       break;
     case PROP_FACE_BOX:{
-      const gchar *str = g_value_get_string (value);
       gint box[4];
-      if (parse_face_box (str, box)) {
+      if (face_box_from_value (value, box)) {
         memcpy (self->face_box, box, sizeof (box));
       } else {
+        GString *str = g_string_new ("<");
+        guint i;
+        for (i = 0; i < gst_value_array_get_size (value); i++)
+          g_string_append_printf (str, "%s%d", i ? "," : "",
+              g_value_get_int (gst_value_array_get_value (value, i)));
+        g_string_append_c (str, '>');
         g_warning ("dittotalkinghead: invalid face-box '%s': expected "
-            "\"x,y,w,h\" in source pixels (w, h >= 1) or an empty string; "
-            "keeping the old value", str);
+            "<x,y,width,height> in source pixels (width, height >= 1) or "
+            "<> to detect; keeping the old value", str->str);
+        g_string_free (str, TRUE);
       }
       break;
     }
@@ -635,12 +656,7 @@ gst_ditto_talking_head_get_property (GObject * object, guint prop_id,
       g_value_set_enum (value, self->mode);
       break;
     case PROP_FACE_BOX:
-      if (self->face_box[2] > 0)
-        g_value_take_string (value, g_strdup_printf ("%d,%d,%d,%d",
-                self->face_box[0], self->face_box[1], self->face_box[2],
-                self->face_box[3]));
-      else
-        g_value_set_string (value, "");
+      face_box_to_value (self->face_box, value);
       break;
     case PROP_SEED:
       g_value_set_uint (value, self->seed);

@@ -5,11 +5,12 @@
  * timestamps and A/V lockstep, the reported latency, and that the mp4 writer setup() installs is
  * replaced.
  */
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { FRAME_NS, dittoElement, probe, requirePlugin, tempDir, FAKE_SINKS, S16_APPSRC } from '../helpers/gst-probe.js';
-import { type FakeEvent, startFakePool, testAudio } from '../helpers/ditto-pool.js';
+import { FRAME_NS, PORTRAIT, ROOT, dittoElement, probe, requirePlugin, tempDir, FAKE_SINKS, S16_APPSRC } from '../helpers/gst-probe.js';
+import { type FakeEvent, PYTHON, WORKER_DIR, startFakePool, testAudio } from '../helpers/ditto-pool.js';
 
 requirePlugin();
 const tmp = tempDir();
@@ -111,7 +112,7 @@ t.test('offline: exact online windows, every frame once and in order, lockstep t
 t.test('RGB output, another chunk config and overlap', async (t) => {
   const since = Date.now() / 1000;
   const r = await probe(
-    `${APPSRC} ! ${dittoElement({ 'source-image': pool.portrait('face2.jpg'), backend: 'ditto', 'worker-socket': pool.socket, 'chunk-config': '2,4,1', 'overlap-v2': 76 })} d.video ! video/x-raw,format=RGB ! fakesink name=vsink d.audio ! fakesink name=asink`,
+    `${APPSRC} ! ${dittoElement({ 'source-image': pool.portrait('face2.jpg'), backend: 'ditto', 'worker-socket': pool.socket, 'chunk-config': '2,4,1', 'overlap-v2': 76, 'face-box': '<120,80,200,200>' })} d.video ! video/x-raw,format=RGB ! fakesink name=vsink d.audio ! fakesink name=asink`,
     { feed: raw, feedFast: true, timeoutS: 30 },
   );
   t.same(r.errors, [], 'no errors');
@@ -119,6 +120,8 @@ t.test('RGB output, another chunk config and overlap', async (t) => {
   t.match(r.video.caps, /width=\(int\)512, height=\(int\)512.*format=\(string\)RGB/, 'RGB at full size');
   const setup = pool.events().find((e) => e.t >= since && e.event === 'setup');
   t.match(setup, { overlap_v2: 76 }, 'overlap-v2 overrides the pkl');
+  // the typed face-box still reaches the worker, which says the model finds the face itself
+  t.match(r.warnings, [{ message: /face-box is ignored by the ditto backend/ }], 'face-box passed to the worker');
   const pid = setup?.pid as number;
   const chunks = sessionEvents(pid, since).filter((e) => e.event === 'run_chunk');
   t.equal(chunks.length, Math.ceil(FRAMES / 4));
@@ -152,4 +155,51 @@ t.test('live mode keeps 25 fps lockstep with the model latency', async (t) => {
   t.ok(budgets.some((b) => Math.abs(got - ((27 + 2) * FRAME_NS + b)) < 1e6), `model latency + allowances + measured compute (${got / 1e6} ms; budgets ${budgets.map((b) => b / 1e6)} ms)`);
   const late = Number((r.messages.filter((m) => m.startsWith('ditto-stats')).pop() ?? '').match(/frames-late=\(guint64\)(\d+)/)?.[1] ?? NaN);
   t.ok(late <= 5, `the model's frames arrive in time (${late} late)`);
+});
+
+/** Serves one session from test/fixtures/sized_worker.py: frames before switchAt at sizes[0], then sizes[1]. */
+async function sizedWorker(sizes: string, switchAt: number): Promise<{ socket: string; done: Promise<void> }> {
+  const socket = join(tmp.dir, `sized-${Date.now()}.sock`);
+  const proc = spawn(PYTHON, [join(ROOT, 'test', 'fixtures', 'sized_worker.py'), socket, '--sizes', sizes, '--switch-at', String(switchAt)], {
+    env: { ...process.env, PYTHONPATH: WORKER_DIR, PYTHONDONTWRITEBYTECODE: '1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => {
+    proc.kill();
+  });
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout.once('data', () => resolve());
+    proc.once('exit', (code) => reject(new Error(`sized_worker exited (${code})`)));
+  });
+  return { socket, done: new Promise((resolve) => proc.once('exit', () => resolve())) };
+}
+
+t.test('frames at other sizes than asked for: the caps follow them, or they are scaled', async (t) => {
+  // The client reads the size from FRAME and the element renegotiates before the first frame of each size
+  // (frame-scale 0.25 asks for 128x128; the worker sends 64x48 then, from frame 20, 96x80).
+  const frames = 100;
+  const audio100 = join(tmp.dir, 'sized.s16');
+  writeFileSync(audio100, testAudio(frames * 640).s16);
+  const el = (socket: string): string => dittoElement({ 'source-image': PORTRAIT, backend: 'ditto', 'worker-socket': socket, 'frame-scale': 0.25 });
+  const w1 = await sizedWorker('64x48,96x80', 20);
+  const free = await probe(`${APPSRC} ! ${el(w1.socket)} ${SINKS}`, { feed: audio100, feedFast: true, timeoutS: 30 });
+  await w1.done;
+  t.same(free.errors, [], 'no errors');
+  t.equal(free.video.count, frames, 'every frame');
+  t.match(free.video.caps, /width=\(int\)64, height=\(int\)48/, 'the first frame went out under caps of its size, not 128x128');
+  t.equal(free.video.bad_meta + free.video.bad_map, 0, 'every frame matches the caps it went out under');
+  const i420 = (w: number, h: number): number => (w * h * 3) / 2;
+  t.same(free.video.sizes, [...Array(20).fill(i420(64, 48)), ...Array(frames - 20).fill(i420(96, 80))], 'as rendered, no scaling');
+
+  const w2 = await sizedWorker('64x48,96x80', 20);
+  const fixed = await probe(`${APPSRC} ! ${el(w2.socket)} d.video ! video/x-raw,width=128,height=128,format=RGB ! fakesink name=vsink d.audio ! fakesink name=asink`, {
+    feed: audio100,
+    feedFast: true,
+    timeoutS: 30,
+  });
+  await w2.done;
+  t.same(fixed.errors, [], 'downstream at 128x128 RGB: no errors');
+  t.equal(fixed.video.count, frames, 'downstream at 128x128 RGB: every frame');
+  t.equal(fixed.video.bad_meta + fixed.video.bad_map, 0, 'downstream at 128x128 RGB: frames match the caps');
+  t.ok((fixed.video.sizes ?? []).every((n) => n === 128 * 128 * 3), 'downstream at 128x128 RGB: scaled to it');
 });

@@ -19,6 +19,7 @@ import {
   sox,
   speechSrc,
   tempDir,
+  testPluginEnv,
 } from '../helpers/gst-probe.js';
 
 requirePlugin();
@@ -246,6 +247,41 @@ t.test('chunk sizes as typed properties; the chunk-config string still works', a
     { maxList: 0 },
   );
   t.match(bad.errors, [{ message: /must be 5\.\.20/ }], 'a sum out of range is a clear error at start');
+});
+
+t.test('output caps come from the frames rendered, not from the size predicted for them', async (t) => {
+  // backend=resized (test plugin): the builtin animator at 200x120 where the element asks for 128x128, as a
+  // model with its own resolution renders. Before: caps of 128x128 over frames of 200x120.
+  const env = testPluginEnv({ DITTO_TEST_RENDER_SIZE: '200x120' });
+  const element = dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25, backend: 'resized' });
+  const free = await probe(`${speechSrc(SPEECH_WAV)} ! ${element} ${FAKE_SINKS}`, { env, timeoutS: 60 });
+  t.same(free.errors, [], 'no errors');
+  t.ok(free.eos && free.video.count > 25, `EOS after ${free.video.count} frames`);
+  t.match(free.video.caps, /width=\(int\)200, height=\(int\)120/, 'caps at the rendered size');
+  t.equal(free.video.bad_meta, 0, 'every frame matches its caps');
+  t.equal(free.video.bad_map, 0, 'every buffer holds a whole frame');
+  t.ok((free.video.sizes ?? []).every((n) => n === (200 * 120 * 3) / 2), 'I420 frames of 200x120, passed through');
+  // downstream that takes only the size asked for: frames are scaled to it, from a pool
+  const fixed = await probe(
+    `${speechSrc(SPEECH_WAV)} ! ${element} d.video ! video/x-raw,width=128,height=128 ! fakesink name=vsink d.audio ! fakesink name=asink`,
+    { env, timeoutS: 60 },
+  );
+  t.same(fixed.errors, [], 'refused size: no errors');
+  t.equal(fixed.video.count, free.video.count, 'refused size: every frame');
+  t.match(fixed.video.caps, /width=\(int\)128, height=\(int\)128/, 'refused size: caps downstream takes');
+  t.equal(fixed.video.bad_meta + fixed.video.bad_map, 0, 'refused size: frames match the caps');
+  t.ok((fixed.video.sizes ?? []).every((n) => n === (128 * 128 * 3) / 2), 'refused size: scaled to 128x128');
+  t.equal(fixed.video.pooled, fixed.video.count, 'refused size: scaled frames come from a buffer pool');
+});
+
+t.test('face-box is a typed array of four ints; <> detects', async (t) => {
+  // (before: a string "x,y,w,h" parsed by the element, which gst-launch and applications could not type-check)
+  const tone = 'audiotestsrc num-buffers=5 ! audio/x-raw,rate=16000,channels=1';
+  const box = await probe(`${tone} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25, 'face-box': '<120,80,200,200>' })} ${FAKE_SINKS}`, { maxList: 0 });
+  t.same(box.errors, [], 'no errors');
+  t.match(messagesNamed(box, 'ditto-face'), [{ source: 'override', x: 120, y: 80, width: 200, height: 200 }], 'the box replaces detection');
+  const auto = await probe(`${tone} ! ${dittoElement({ 'source-image': PORTRAIT, 'frame-scale': 0.25, 'face-box': '<>' })} ${FAKE_SINKS}`, { maxList: 0 });
+  t.match(messagesNamed(auto, 'ditto-face'), [{ source: /^(detected|fallback)$/ }], 'the empty array: detection');
 });
 
 t.test('a GAP event becomes silent frames in both modes', async (t) => {

@@ -45,7 +45,7 @@ t.test('bad source images', async (t) => {
     ['text file', `source-image=${text}`, /not a PNG, JPEG or WebP image/],
     ['64 megapixels', `source-image=${huge}`, /8000x8000 pixels; the limit/],
     ['side over 8192', `source-image=${wide}`, /9000x100 pixels; the limit/],
-    ['face box outside', `source-image=${PORTRAIT} face-box=600,0,100,100`, /face-box .* outside the 512x512/],
+    ['face box outside', `source-image=${PORTRAIT} face-box=<600,0,100,100>`, /face-box <600,0,100,100> lies outside the 512x512/],
     ['unknown backend', `source-image=${PORTRAIT} backend=nope`, /Unknown backend 'nope'; available backends: builtin/],
   ];
   for (const [name, props, pattern] of cases) {
@@ -122,7 +122,11 @@ t.test('out-of-range properties are refused with a warning and the old value kep
     ['chunk-config=10,10,10', /invalid chunk-config '10,10,10'/],
     ['chunk-config=abc', /invalid chunk-config 'abc'/],
     ['chunk-sleep=-1', /out of range for property 'chunk-sleep'/],
-    ['face-box=1,2,3', /invalid face-box '1,2,3'/],
+    ['face-box=<1,2,3>', /invalid face-box '<1,2,3>'.*keeping the old value/],
+    ['face-box=<5,5,0,0>', /invalid face-box '<5,5,0,0>'/],
+    ['face-box=<-1,0,10,10>', /out of range for property 'face-box'/],
+    // the typed property: the old string form is no array
+    ['face-box=1,2,3,4', /could not set property "face-box"/],
     ['mode=sometimes', /could not set property "mode"|Could not convert/],
   ];
   for (const [prop, pattern] of cases) {

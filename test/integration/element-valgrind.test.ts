@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { PORTRAIT, gstEnv, requirePlugin, run, tempDir } from '../helpers/gst-probe.js';
+import { PORTRAIT, gstEnv, requirePlugin, run, tempDir, testPluginEnv } from '../helpers/gst-probe.js';
 import { pngDeclaring } from '../helpers/media-files.js';
 
 requirePlugin();
@@ -23,7 +23,7 @@ function records(log: string): { definite: string[]; errors: string[] } {
   };
 }
 
-async function memcheck(t: Test, name: string, description: string) {
+async function memcheck(t: Test, name: string, description: string, env: Record<string, string> = {}) {
   const logFile = join(tmp.dir, `${name}.log`);
   const r = await run(
     'valgrind',
@@ -40,7 +40,7 @@ async function memcheck(t: Test, name: string, description: string) {
     55,
     // The builtin animator's 99 MB landmark model takes about a minute to deserialize under memcheck (dlib's
     // code, not ours): without it the face still goes through detection, the average shape and the mesh warp.
-    gstEnv({ G_SLICE: 'always-malloc', G_DEBUG: 'gc-friendly', DITTO_LANDMARK_MODEL: '/nonexistent/shape_predictor_68_face_landmarks.dat' }),
+    gstEnv({ G_SLICE: 'always-malloc', G_DEBUG: 'gc-friendly', DITTO_LANDMARK_MODEL: '/nonexistent/shape_predictor_68_face_landmarks.dat', ...env }),
   );
   t.equal(r.signal, null, `${name}: finished under valgrind`);
   const log = readFileSync(logFile, 'utf8');
@@ -69,6 +69,19 @@ t.test('live pipeline under valgrind', async (t) => {
     'live',
     `audiotestsrc is-live=true samplesperbuffer=640 num-buffers=30 ! audio/x-raw,rate=16000,channels=1 ! ` +
       `dittotalkinghead source-image=${PORTRAIT} frame-scale=0.25 mode=live name=d d.video ! fakesink sync=true d.audio ! fakesink sync=true`,
+  );
+  t.equal(r.code, 0, 'pipeline succeeds');
+});
+
+t.test('frames at another size than asked, renegotiated and scaled, under valgrind', async (t) => {
+  // backend=resized (test plugin) renders 64x48 where 128x128 is asked and downstream takes only 128x128 RGB
+  const r = await memcheck(
+    t,
+    'resized',
+    `audiotestsrc num-buffers=10 samplesperbuffer=1600 ! audio/x-raw,rate=16000,channels=1 ! ` +
+      `dittotalkinghead source-image=${PORTRAIT} frame-scale=0.25 backend=resized name=d ` +
+      `d.video ! video/x-raw,width=128,height=128,format=RGB ! fakesink d.audio ! fakesink`,
+    testPluginEnv({ DITTO_TEST_RENDER_SIZE: '64x48' }),
   );
   t.equal(r.code, 0, 'pipeline succeeds');
 });

@@ -10,6 +10,10 @@
  *                  chunk ($DITTO_TEST_COMPUTE_MS, default 150), which it
  *                  reports through compute_latency once it has "measured"
  *                  its first chunk, as a real model backend does.
+ *   backend=resized the built-in animator rendering at another size than the
+ *                  element asks for ($DITTO_TEST_RENDER_SIZE "WxH", default
+ *                  half the asked size), as a model with its own resolution
+ *                  does.
  *
  * Load it alone (GST_PLUGIN_PATH=build/plugin/tests/plugin): it registers
  * the same element type as libgstditto.so.
@@ -18,6 +22,7 @@
 #include "config.h"
 #endif
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "gstdittotalkinghead.h"
@@ -48,7 +53,8 @@ slow_feed (DittoBackend * backend, const DittoChunk * chunk, GError ** error)
 {
   SlowBackend *self = (SlowBackend *) backend;
 
-  g_usleep (self->compute_us);
+  if (self->compute_us)
+    g_usleep (self->compute_us);
   if (!ditto_backend_builtin.feed (self->inner, chunk, error))
     return FALSE;
   g_atomic_int_set (&self->measured, 1);
@@ -118,10 +124,56 @@ slow_open (const DittoBackendConfig * config,
   return &self->parent;
 }
 
+static DittoBackend *resized_open (const DittoBackendConfig * config,
+    const DittoBackendCallbacks * callbacks, GError ** error);
+
+/* slow's forwarding without the compute time */
+static const DittoBackendClass resized_backend = {
+  .name = "resized",
+  .description = "test: the built-in animator at another size than asked",
+  .open = resized_open,
+  .extra_latency_frames = slow_extra_latency_frames,
+  .feed = slow_feed,
+  .drain = slow_drain,
+  .reset = slow_reset,
+  .close = slow_close,
+};
+
+static DittoBackend *
+resized_open (const DittoBackendConfig * config,
+    const DittoBackendCallbacks * callbacks, GError ** error)
+{
+  const gchar *env = g_getenv ("DITTO_TEST_RENDER_SIZE");
+  DittoBackendConfig inner_config = *config;
+  gint width = GST_VIDEO_INFO_WIDTH (&config->out_info) / 4 * 2;
+  gint height = GST_VIDEO_INFO_HEIGHT (&config->out_info) / 4 * 2;
+  DittoBackend *inner;
+  SlowBackend *self;
+
+  if (env && sscanf (env, "%dx%d", &width, &height) != 2) {
+    g_set_error (error, DITTO_BACKEND_ERROR, DITTO_BACKEND_ERROR_SETTINGS,
+        "DITTO_TEST_RENDER_SIZE is not WxH: %s", env);
+    return NULL;
+  }
+  /* the builtin renders at out_info and says so in each frame's video meta */
+  gst_video_info_set_format (&inner_config.out_info,
+      GST_VIDEO_INFO_FORMAT (&config->out_info), width, height);
+  GST_VIDEO_INFO_FPS_N (&inner_config.out_info) = DITTO_FPS;
+  GST_VIDEO_INFO_FPS_D (&inner_config.out_info) = 1;
+  inner = ditto_backend_builtin.open (&inner_config, callbacks, error);
+  if (inner == NULL)
+    return NULL;
+  self = g_new0 (SlowBackend, 1);
+  self->parent.klass = &resized_backend;
+  self->inner = inner;
+  return &self->parent;
+}
+
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
   return ditto_backend_register (&slow_backend)
+      && ditto_backend_register (&resized_backend)
       && GST_ELEMENT_REGISTER (dittotalkinghead, plugin);
 }
 

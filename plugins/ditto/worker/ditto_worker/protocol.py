@@ -24,7 +24,7 @@ CLOSE = 7         # the session is over
 # worker -> client
 ASSIGNED = 20     # utf-8 "worker=<id> pid=<pid>"
 READY = 21        # u32 extra_latency_frames, u32 has_face, i32 x, y, w, h, u32 compute_us (budget: measured*1.25+20 ms)
-FRAME = 22        # u64 frame_index, u32 slot, u32 epoch
+FRAME = 22        # u64 frame_index, u32 slot, u32 epoch[, u32 width, u32 height: when not the session's size]
 CHUNK_DONE = 23   # u64 first_frame, u32 epoch
 DRAINED = 24      # u64 frames delivered, u32 epoch
 ERROR = 25        # u32 code, utf-8 message
@@ -53,6 +53,7 @@ CHUNK_BODY = struct.Struct("<QIIII")   # followed by f32 samples
 READY_BODY = struct.Struct("<IIiiiiI")
 TIMING_BODY = struct.Struct("<I")
 FRAME_BODY = struct.Struct("<QII")
+FRAME_SIZED_BODY = struct.Struct("<QIIII")  # a frame at another size than the session's
 CHUNK_DONE_BODY = struct.Struct("<QI")
 DRAINED_BODY = struct.Struct("<QI")
 
