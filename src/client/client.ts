@@ -138,7 +138,9 @@ export class ClientSession {
     await p.setState('playing');
     const offer = await webrtc.offer();
     if (this.ended) throw new AppError('VALIDATION_FAILED', 'stopped before the offer was sent');
-    const body: Record<string, unknown> = { sdp: offer, type: 'offer', audio_path: o.audioPath, source_path: o.sourcePath };
+    // No video hold: the server's default compensates a browser's deeper audio buffer, and rtpbin plays both
+    // streams on their arrival time (a held video was recorded 50 ms behind its sound).
+    const body: Record<string, unknown> = { sdp: offer, type: 'offer', audio_path: o.audioPath, source_path: o.sourcePath, video_hold_ms: 0 };
     if (Object.keys(o.setupKwargs).length) body['setup_kwargs'] = o.setupKwargs;
     if (Object.keys(o.runKwargs).length) body['run_kwargs'] = o.runKwargs;
     const answer = await this.api.offer(body);

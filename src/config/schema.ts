@@ -173,6 +173,15 @@ export const configSchema = z.object({
         .max(2000)
         .default(50)
         .describe("webrtcbin jitterbuffer latency (ms); GStreamer's default 200 is too much"),
+      videoHoldMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(500)
+        .default(55)
+        .describe(
+          "video leaves this long after its audio, for browsers: they play audio through a deeper jitter buffer than video and leave A/V differences under 30 ms alone (see pipelines/vp8.pipeline); an offer's video_hold_ms overrides it (0 for receivers that play by RTP time)",
+        ),
     })
     .prefault({}),
   sessions: z

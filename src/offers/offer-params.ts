@@ -24,6 +24,8 @@ export const offerPayloadSchema = z
      * audio_path, an offer whose audio m-line is sendrecv means "mic".
      */
     audio_source: z.enum(['file', 'push', 'mic']).optional(),
+    /** How long video leaves after its audio (ms); default pipelines.videoHoldMs, tuned for browsers. */
+    video_hold_ms: z.number().int().min(0).max(500).optional(),
     setup_kwargs: z.record(z.string(), z.unknown()).nullish(),
     run_kwargs: z.record(z.string(), z.unknown()).nullish(),
   })
@@ -85,7 +87,7 @@ export interface ResolvedOfferParams {
   warnings: ParamWarning[];
 }
 
-const KNOWN_TOP = new Set(['sdp', 'type', 'audio_path', 'source_path', 'audio_source', 'setup_kwargs', 'run_kwargs']);
+const KNOWN_TOP = new Set(['sdp', 'type', 'audio_path', 'source_path', 'audio_source', 'video_hold_ms', 'setup_kwargs', 'run_kwargs']);
 const KNOWN_SETUP = new Set(['sampling_timesteps', 'online_mode']);
 const CHUNK_ALIASES = ['chunk_config', 'chunksize', 'chunk_cfg'] as const;
 const KNOWN_RUN = new Set<string>([...CHUNK_ALIASES, 'frame_scale', 'chunk_sleep_s', 'chunk_sleep_ms']);

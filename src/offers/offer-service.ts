@@ -145,6 +145,7 @@ export class OfferService {
         audio_pt: codecs.audio.pt,
         ...randomSsrcs(),
         webrtc_latency: this.deps.config.pipelines.webrtcLatencyMs,
+        video_hold_ms: payload.video_hold_ms ?? this.deps.config.pipelines.videoHoldMs,
         h264_profile_level_id: codecs.video.profileLevelId,
         worker: worker ? { socket: worker.socket, ticket: worker.ticket, timeoutS: worker.timeoutS } : null,
       });

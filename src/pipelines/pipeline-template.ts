@@ -34,6 +34,8 @@ export interface TemplateValues {
   video_ssrc: number;
   audio_ssrc: number;
   webrtc_latency: number;
+  /** How long the video branch holds each frame after its audio (ms): {{video_hold_ns}}. */
+  video_hold_ms: number;
   /** Offered H.264 profile-level-id (6 hex digits), null for other codecs. */
   h264_profile_level_id: string | null;
   /** backend "ditto": the worker reserved for this session ({{backend_options}}); absent for other backends. */
@@ -151,6 +153,7 @@ const RENDERERS: Record<string, (v: TemplateValues) => string> = {
   video_ssrc: (v) => ssrc('video_ssrc', v.video_ssrc),
   audio_ssrc: (v) => ssrc('audio_ssrc', v.audio_ssrc),
   webrtc_latency: (v) => finite('webrtc_latency', v.webrtc_latency, true),
+  video_hold_ns: (v) => finite('video_hold_ns', Math.round(v.video_hold_ms * 1e6), true),
   // Backend-specific element properties: empty unless a worker was reserved, so one template serves every backend.
   backend_options: (v) => {
     if (!v.worker) return '';

@@ -11,7 +11,7 @@
  * FLOOR_START=playing plays at once instead of when ICE connects (the old start, for before/after figures).
  * Variants for bisecting Chrome's lip sync (test/bench/sync-probe.ts): FLOOR_GRAPH=bare-file (test video, the
  * clip's audio paced by identity sync), ditto-livesrc (the element behind a live audiotestsrc instead of the
- * file), ditto-vlate (the element's video sent FLOOR_VLATE_MS after its audio instead of the template's hold);
+ * file); FLOOR_VIDEO_HOLD_MS sends video that long after its audio (default: pipelines.videoHoldMs);
  * FLOOR_OPUS="element ..." inserts elements after opusenc; FLOOR_OPUS_FS sets opusenc's frame-size.
  * FLOOR_DEBUG=1 prints each graph.
  */
@@ -48,6 +48,7 @@ async function answer(offer: string): Promise<{ sdp: string; id: string }> {
     video_ssrc: randomInt(1, 0x7fffffff),
     audio_ssrc: randomInt(0x7fffffff, 0xffffffff),
     webrtc_latency: config.pipelines.webrtcLatencyMs,
+    video_hold_ms: Number(process.env['FLOOR_VIDEO_HOLD_MS'] ?? config.pipelines.videoHoldMs),
     h264_profile_level_id: codecs.video.profileLevelId,
   });
   const id = String(randomInt(1, 2 ** 47));
@@ -60,9 +61,6 @@ async function answer(offer: string): Promise<{ sdp: string; id: string }> {
   }
   if (kind === 'bare-file') {
     graph = graph.replace(/audiotestsrc[^!]*! [^!]*!/, `filesrc location=${join(media, process.env['FLOOR_AUDIO'] ?? 'speech.wav')} ! decodebin ! audioconvert ! audioresample ! audio/x-raw,rate=16000,channels=1 ! identity sync=true !`);
-  }
-  if (kind === 'ditto-vlate') {
-    graph = graph.replace(/(ditto\.video ! identity sync=true ts-offset=)\d+/, `$1${Number(process.env['FLOOR_VLATE_MS'] ?? 50) * 1e6}`);
   }
   if (process.env['FLOOR_OPUS']) graph = graph.replace(/opusenc ([^!]*)!/, `opusenc $1! ${process.env['FLOOR_OPUS']} !`);
   if (process.env['FLOOR_OPUS_RATE']) graph = graph.replace(/audio\/x-raw,rate=\d+ ! opusenc/, `audio/x-raw,rate=${process.env['FLOOR_OPUS_RATE']} ! opusenc`);

@@ -55,6 +55,7 @@ export async function launchBlock(root: string): Promise<LaunchBlockFigures> {
     video_ssrc: 1234,
     audio_ssrc: 5678,
     webrtc_latency: 50,
+    video_hold_ms: 55,
     h264_profile_level_id: '42e01f',
   };
   const description = renderTemplate(loadTemplate(join(root, 'pipelines', 'vp8.pipeline')), values);

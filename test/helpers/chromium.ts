@@ -275,7 +275,7 @@ const CAPTURE_SCRIPT = `
   const canvas = document.createElement('canvas');
   canvas.width = 32; canvas.height = 32;
   const g = canvas.getContext('2d', { willReadFrequently: true });
-  let ref = null;
+  let ref = null, skipped = 0;
   pc.addEventListener('track', (e) => {
     if (e.track.kind === 'video') {
       const v = document.querySelector('video');
@@ -286,7 +286,14 @@ const CAPTURE_SCRIPT = `
           const d = g.getImageData(0, 0, 32, 32).data;
           const y = new Float32Array(1024);
           for (let i = 0; i < 1024; i++) y[i] = 0.299 * d[4 * i] + 0.587 * d[4 * i + 1] + 0.114 * d[4 * i + 2];
-          if (!ref) ref = y;
+          // The reference is the 5th frame, not the 1st: a first decoded frame can be a blank (grey or green)
+          // picture, against which every later frame differs everywhere and the mouth's motion is lost.
+          if (!ref && ++skipped >= 5) ref = y;
+          if (!ref) {
+            cap.video.push([meta.expectedDisplayTime, 0]);
+            v.requestVideoFrameCallback(onFrame);
+            return;
+          }
           let s = 0;
           for (let i = 0; i < 1024; i++) s += Math.abs(y[i] - ref[i]);
           cap.video.push([meta.expectedDisplayTime, s / 1024]);

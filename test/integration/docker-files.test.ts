@@ -399,6 +399,7 @@ t.test('every pipeline template parses with gst_parse_launch once filled', async
     video_ssrc: 1234,
     audio_ssrc: 5678,
     webrtc_latency: 50,
+    video_hold_ms: 55,
     h264_profile_level_id: '42e01f',
   };
   const files = readdirSync(join(ROOT, 'pipelines')).filter((f) => f.endsWith('.pipeline'));

@@ -29,6 +29,7 @@ const values: TemplateValues = {
   video_ssrc: 3735928559,
   audio_ssrc: 12345,
   webrtc_latency: 50,
+  video_hold_ms: 55,
   h264_profile_level_id: '42e01f',
 };
 
