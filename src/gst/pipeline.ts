@@ -34,7 +34,28 @@ export class Pipeline implements TypedEmitter<PipelineEvents>, PipelineRef {
    * with GstError('GST_PARSE') carrying GStreamer's own text. The pipeline comes in NULL; whoever awaits it
    * owns it and must close() it, also when it arrives after they lost interest.
    */
-  static async launch(description: string, opts: LaunchOptions = {}): Promise<Pipeline> {
+  static launch(description: string, opts: LaunchOptions = {}): Promise<Pipeline> {
+    const launching = Pipeline.#launch(description, opts);
+    Pipeline.#launching.add(launching);
+    void launching.then(
+      () => Pipeline.#launching.delete(launching),
+      () => Pipeline.#launching.delete(launching),
+    );
+    return launching;
+  }
+
+  /**
+   * Resolves once every launch in progress has settled. Exit only after it: a parse still running on a worker
+   * thread when the process exits can crash it (webrtcbin's DTLS elements generate their key with OpenSSL,
+   * which Node tears down at exit: a SIGSEGV after SIGTERM, 3 runs in 8).
+   */
+  static async launchesSettled(): Promise<void> {
+    await Promise.allSettled([...Pipeline.#launching]);
+  }
+
+  static readonly #launching = new Set<Promise<Pipeline>>();
+
+  static async #launch(description: string, opts: LaunchOptions): Promise<Pipeline> {
     let pipeline: Pipeline | null = null;
     // The addon watches the bus from the moment it makes the handle, so `pipeline` is set before any event.
     const dispatch = (target: string | null, event: string, payload: unknown) => {

@@ -59,18 +59,22 @@ export default fp<SessionsPluginOptions>(
     app.decorate('workers', workers);
     // Once serving, take the one-off costs of GStreamer (plugin loading, the DTLS certificate) before the first
     // viewer does. A failure here only costs that viewer the time; the first offer reports any real problem.
+    let warming: Promise<void> = Promise.resolve();
     app.addHook('onListen', async () => {
       const started = performance.now();
-      try {
-        const factories = await prewarmElements(await loadGst(), catalog.byCodec.values());
-        app.log.info({ elements: factories.length, ms: Math.round(performance.now() - started) }, 'GStreamer warmed up');
-      } catch (err) {
-        app.log.warn({ err }, 'GStreamer warm-up failed');
-      }
+      warming = prewarmElements(await loadGst(), catalog.byCodec.values()).then(
+        (factories) => app.log.info({ elements: factories.length, ms: Math.round(performance.now() - started) }, 'GStreamer warmed up'),
+        (err: unknown) => app.log.warn({ err }, 'GStreamer warm-up failed'),
+      );
+      await warming;
     });
-    // Graceful shutdown: app.close() (SIGTERM in the CLI) ends every session and waits for the pipelines.
+    // Graceful shutdown: app.close() (SIGTERM in the CLI) ends every session and waits for the pipelines,
+    // the warm-up (its graph may still be parsing right after listen) and any other launch in progress: see
+    // Pipeline.launchesSettled.
     app.addHook('onClose', async () => {
       await sessions.closeAll('shutdown');
+      await warming;
+      await (await loadGst()).Pipeline.launchesSettled();
     });
   },
   { name: 'sessions', dependencies: ['media'] },
