@@ -62,7 +62,7 @@ export default fp<SessionsPluginOptions>(
     let warming: Promise<void> = Promise.resolve();
     app.addHook('onListen', async () => {
       const started = performance.now();
-      warming = prewarmElements(await loadGst(), catalog.byCodec.values()).then(
+      warming = loadGst().then((gst) => prewarmElements(gst, catalog.byCodec.values())).then(
         (factories) => app.log.info({ elements: factories.length, ms: Math.round(performance.now() - started) }, 'GStreamer warmed up'),
         (err: unknown) => app.log.warn({ err }, 'GStreamer warm-up failed'),
       );
